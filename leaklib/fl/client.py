@@ -1,0 +1,152 @@
+"""The simulated federated client, written functionally with ``torch.func``.
+
+The same functions serve the client and the attacker: the FedAvg attack replays
+:func:`local_sgd` on dummy images and differentiates through it (Inverting Gradients, Sec. 4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..errors import LeaklibError, check_choice, check_positive
+from .observation import FedAvg, FedSGD, Params
+
+BN_MODES = ("eval", "train")
+
+
+def split_state(model: nn.Module) -> tuple[Params, Params]:
+    """The model's trainable parameters and its buffers as detached dicts (the global model w_0)."""
+    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
+    return params, buffers
+
+
+@contextlib.contextmanager
+def bn_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
+    """Run the model with batch norm on running statistics (``eval``) or batch statistics (``train``).
+
+    ``train`` mode computes statistics from the client's batch, as a client training locally does; running
+    statistics are not changed (callers pass copies of the buffers). The model's mode is restored after.
+    """
+    check_choice("batch-norm mode", mode, BN_MODES)
+    was_training = model.training
+    model.train(mode == "train")
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def batch_loss(model: nn.Module, params: Params, buffers: Params, images: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy of the model with weights ``params`` on a batch (labels: indices or soft)."""
+    logits = functional_call(model, (params, buffers), (images,))
+    return F.cross_entropy(logits, labels)
+
+
+def parameter_gradient(
+    model: nn.Module, params: Params, buffers: Params, images: Tensor, labels: Tensor
+) -> Params:
+    """dL/dw of the mean batch loss, as a dict; composable with ``torch.func`` transforms."""
+    return torch.func.grad(batch_loss, argnums=1)(model, params, buffers, images, labels)
+
+
+def check_batch(model: nn.Module, images: Tensor, labels: Tensor, num_classes: int | None = None) -> None:
+    """Fail fast on a batch the model cannot take: empty, count mismatch, labels outside the classes."""
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise LeaklibError(f"images must be a non-empty (N, C, H, W) batch, got shape {tuple(images.shape)}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise LeaklibError(f"expected {images.shape[0]} labels (one per image), got shape {tuple(labels.shape)}")
+    if num_classes is None:
+        num_classes = getattr(model, "num_classes", None)
+    if num_classes is not None and (labels.min() < 0 or labels.max() >= num_classes):
+        raise LeaklibError(f"labels must lie in 0..{num_classes - 1}, got {sorted(set(labels.tolist()))}")
+
+
+def fedsgd_update(model: nn.Module, images: Tensor, labels: Tensor, *, bn: str = "eval") -> FedSGD:
+    """FedSGD: the gradient of the mean loss over the batch at the global weights."""
+    check_batch(model, images, labels)
+    params, buffers = split_state(model)
+    buffers = {k: v.clone() for k, v in buffers.items()}
+    with bn_mode(model, bn):
+        grad = parameter_gradient(model, params, buffers, images, labels)
+    return FedSGD(gradient={k: g.detach() for k, g in grad.items()}, num_images=images.shape[0])
+
+
+def minibatch_schedule(num_images: int, batch_size: int, epochs: int, shuffle_seed: int | None) -> list[Tensor]:
+    """Index tensors of the local mini-batches, in order: ``epochs * ceil(n / B)`` of them.
+
+    ``shuffle_seed`` None keeps the images in order; otherwise each epoch draws a permutation from a
+    generator seeded with ``shuffle_seed + epoch`` (the server, knowing the seed, replays the same order).
+    """
+    order = []
+    for epoch in range(epochs):
+        if shuffle_seed is None:
+            perm = torch.arange(num_images)
+        else:
+            perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(shuffle_seed + epoch))
+        order.extend(perm[i : i + batch_size] for i in range(0, num_images, batch_size))
+    return order
+
+
+def local_sgd(
+    model: nn.Module,
+    params: Params,
+    buffers: Params,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    shuffle_seed: int | None = None,
+) -> Params:
+    """E epochs of mini-batch SGD from ``params``; differentiable in ``images`` (no in-place updates)."""
+    for idx in minibatch_schedule(images.shape[0], batch_size, epochs, shuffle_seed):
+        idx = idx.to(images.device)
+        grad = parameter_gradient(model, params, buffers, images[idx], labels[idx])
+        params = {k: p - lr * grad[k] for k, p in params.items()}
+    return params
+
+
+def fedavg_update(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    epochs: int = 1,
+    batch_size: int | None = None,
+    lr: float = 1e-2,
+    shuffle_seed: int | None = None,
+    bn: str = "eval",
+) -> FedAvg:
+    """FedAvg: ``epochs`` local epochs of SGD (batch ``batch_size``, default the whole batch); returns w_T - w_0."""
+    check_batch(model, images, labels)
+    n = images.shape[0]
+    batch_size = n if batch_size is None else batch_size
+    check_positive("epochs", epochs)
+    check_positive("batch_size", batch_size)
+    check_positive("lr", lr, integer=False)
+    if batch_size > n:
+        raise LeaklibError(f"local batch size {batch_size} is larger than the client's {n} images")
+    params, buffers = split_state(model)
+    buffers = {k: v.clone() for k, v in buffers.items()}
+    with bn_mode(model, bn), torch.no_grad():
+        final = local_sgd(
+            model, params, buffers, images, labels,
+            epochs=epochs, batch_size=batch_size, lr=lr, shuffle_seed=shuffle_seed,
+        )
+    update = {k: (final[k] - params[k]).detach() for k in params}
+    return FedAvg(update=update, epochs=epochs, batch_size=batch_size, lr=lr, num_images=n,
+                  shuffle_seed=shuffle_seed)
+
+
+def num_local_steps(num_images: int, batch_size: int, epochs: int) -> int:
+    """``epochs * ceil(n / B)``, the number of local SGD steps of a FedAvg client."""
+    return epochs * math.ceil(num_images / batch_size)

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# leaklib: set-up plus the main job, in one command.
+#
+#   ./run_all.sh                 set up, then run every notebook (quick profile) and build figures/README.md
+#   ./run_all.sh --tests         set up, then run the test suite (this is what CI runs)
+#   ./run_all.sh --only 03       run one notebook (a number or a name); repeatable
+#   ./run_all.sh --profile paper --device cuda
+#   ./run_all.sh --fresh         recompute finished notebooks/trials instead of resuming
+#   ./run_all.sh --setup-only    only build the environment
+#
+# Set-up: a conda environment from environment.yml (prefix ./.conda-env) when conda or mamba is on
+# PATH, otherwise a ./.venv built with pip from pyproject.toml. A stamp of the dependency files makes a
+# re-run skip the install when nothing changed. LEAKLIB_ENV=venv forces the pip route.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+die() { echo "run_all.sh: error: $*" >&2; exit 1; }
+step() { echo "==> $*"; }
+
+mode=notebooks
+nb_args=()
+pytest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tests) mode=tests ;;
+    --setup-only) mode=setup ;;
+    --only) [ $# -ge 2 ] || die "--only needs a notebook number or name"; nb_args+=(--only "$2"); shift ;;
+    --profile) [ $# -ge 2 ] || die "--profile needs one of smoke, quick, paper"; nb_args+=(--profile "$2"); shift ;;
+    --device) [ $# -ge 2 ] || die "--device needs one of auto, cpu, cuda"; nb_args+=(--device "$2"); shift ;;
+    --fresh) nb_args+=(--fresh) ;;
+    --) shift; pytest_args+=("$@"); break ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) die "unknown option '$1' (allowed: --tests, --setup-only, --only N, --profile P, --device D, --fresh, -- PYTEST_ARGS)" ;;
+  esac
+  shift
+done
+
+# The packages whose declared dependencies must not be installed (cifar-10-model pins tensorflow).
+NODEPS_PINS="cifar-10-model==7.4.0"
+
+stamp_of() { cat pyproject.toml environment.yml <(echo "$NODEPS_PINS") | sha256sum | cut -d' ' -f1; }
+
+setup_venv() {
+  local py=${PYTHON:-python3}
+  command -v "$py" >/dev/null || die "no $py on PATH: install Python >= 3.10"
+  if [ ! -x .venv/bin/python ]; then
+    step "creating .venv with $($py --version)"
+    "$py" -m venv .venv || die "could not create .venv (on Debian: apt-get install python3-venv)"
+  fi
+  PY=.venv/bin/python
+  if [ "$(cat .venv/.leaklib-stamp 2>/dev/null)" = "$(stamp_of)" ] && $PY -c "import leaklib" 2>/dev/null; then
+    step "environment up to date (.venv)"
+    return
+  fi
+  step "installing leaklib and its dependencies into .venv (first time: a few minutes, torch is large)"
+  $PY -m pip install -q --upgrade pip || die "pip upgrade failed"
+  $PY -m pip install -q -e ".[notebooks,dev]" || die "pip install of leaklib failed (see the messages above)"
+  $PY -m pip install -q --no-deps $NODEPS_PINS || die "pip install --no-deps $NODEPS_PINS failed"
+  stamp_of > .venv/.leaklib-stamp
+}
+
+setup_conda() {
+  local conda=$1
+  PY=.conda-env/bin/python
+  if [ "$(cat .conda-env/.leaklib-stamp 2>/dev/null)" = "$(stamp_of)" ] && $PY -c "import leaklib" 2>/dev/null; then
+    step "environment up to date (.conda-env)"
+    return
+  fi
+  step "creating the conda environment .conda-env from environment.yml with $conda"
+  if [ -d .conda-env ]; then
+    "$conda" env update -q -p .conda-env -f environment.yml || die "$conda env update failed"
+  else
+    "$conda" env create -q -p .conda-env -f environment.yml || die "$conda env create failed"
+  fi
+  $PY -m pip install -q --no-deps -e . || die "pip install -e . failed"
+  $PY -m pip install -q --no-deps $NODEPS_PINS || die "pip install --no-deps $NODEPS_PINS failed"
+  stamp_of > .conda-env/.leaklib-stamp
+}
+
+conda_bin=""
+if [ "${LEAKLIB_ENV:-}" != "venv" ]; then
+  for c in mamba conda; do command -v "$c" >/dev/null 2>&1 && { conda_bin=$c; break; }; done
+fi
+if [ -n "$conda_bin" ]; then setup_conda "$conda_bin"; else setup_venv; fi
+export MPLBACKEND=Agg
+
+case "$mode" in
+  setup) step "set-up done: activate with 'source ${PY%/python}/activate'" ;;
+  tests)
+    step "running the test suite"
+    set +e
+    $PY -m pytest -q "${pytest_args[@]}"
+    rc=$?
+    set -e
+    [ $rc -eq 0 ] || die "tests failed (pytest exit code $rc)"
+    ;;
+  notebooks)
+    if compgen -G "notebooks/[0-9][0-9]_*.ipynb" >/dev/null; then
+      step "running the notebooks"
+      $PY -m leaklib notebooks "${nb_args[@]}"
+    else
+      step "no notebooks yet: running the end-to-end demo"
+      $PY -m leaklib demo
+    fi
+    ;;
+esac
