@@ -1,0 +1,13 @@
+"""The model zoo: ``build(name, ...)`` by name, trained-weight loading, and ``last_linear`` for label rules.
+
+Names (see :func:`list_models`): ``lenet-zhu``, ``convnet[-{width}]``, ``resnet{20,32,44,56,110}[-{width}]``
+(CIFAR), ``resnet{18,34,50,101,152}[-{width}]`` (ImageNet style), ``mlp-{hidden}``, ``keras-cifar-cnn``.
+"""
+
+from .checkpoint import cache_dir, load_checkpoint, save_trained, train_command, trained_path
+from .zoo import PADDINGS, build, last_linear, list_models, set_padding
+
+__all__ = [
+    "PADDINGS", "build", "cache_dir", "last_linear", "list_models", "load_checkpoint", "save_trained",
+    "set_padding", "train_command", "trained_path",
+]

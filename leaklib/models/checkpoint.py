@@ -1,0 +1,110 @@
+"""Trained weights on disk: where ``leaklib train`` caches them, and safe loading of checkpoints.
+
+Files are read with ``torch.load(weights_only=True)`` only, so a checkpoint can never run code when loaded.
+A leaklib weight file is a dict ``{"format": "leaklib-model", "state_dict": ..., "meta": {...}}``; a bare
+``state_dict`` (e.g. from ``torch.save(model.state_dict(), path)``) is accepted too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import LeaklibError
+from ..io import save_torch
+
+FORMAT = "leaklib-model"
+DEFAULT_TRAIN_EPOCHS = 120  # the schedule length used for the trained CIFAR models of Inverting Gradients
+DATASET_FOR_CLASSES = {10: "cifar10", 100: "cifar100", 1000: "imagenet"}
+
+
+def cache_dir() -> Path:
+    """The cache root: ``$LEAKLIB_CACHE`` if set, else ``~/.cache/leaklib``."""
+    return Path(os.environ.get("LEAKLIB_CACHE") or Path.home() / ".cache" / "leaklib")
+
+
+def default_dataset(num_classes: int) -> str:
+    """The dataset a model with ``num_classes`` outputs is assumed trained on (10: cifar10, 100: cifar100)."""
+    if num_classes not in DATASET_FOR_CLASSES:
+        raise LeaklibError(
+            f"no default dataset for {num_classes} classes; pass dataset=NAME (defaults exist for "
+            f"{', '.join(f'{k}: {v}' for k, v in DATASET_FOR_CLASSES.items())})"
+        )
+    return DATASET_FOR_CLASSES[num_classes]
+
+
+def _tag(name: str, padding: str) -> str:
+    return name if padding == "zeros" else f"{name}-{padding}"
+
+
+def trained_path(name: str, dataset: str, padding: str = "zeros") -> Path:
+    """Where ``leaklib train`` stores the final weights of ``name`` trained on ``dataset``."""
+    return cache_dir() / "models" / dataset / f"{_tag(name, padding)}.pt"
+
+
+def train_command(name: str, dataset: str, padding: str = "zeros") -> str:
+    """The exact command that creates :func:`trained_path` for these settings."""
+    cmd = f"leaklib train --model {name} --dataset {dataset} --epochs {DEFAULT_TRAIN_EPOCHS}"
+    return cmd + (f" --padding {padding}" if padding != "zeros" else "")
+
+
+def save_trained(model: nn.Module, path: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """Write a model's weights with their metadata (name, dataset, image shape, ...), atomically."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_torch({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, path)
+
+
+def read_torch(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` with a one-line LeaklibError for every failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise LeaklibError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, bad magic, a pickled object that is not plain tensors/containers
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LeaklibError(
+            f"checkpoint {str(path)!r} cannot be read as plain tensors (truncated, corrupt, or not a "
+            f"weights file): {first[:200]}"
+        ) from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read a weight file: returns ``(state_dict, meta)`` (``meta`` is empty for a bare state dict)."""
+    obj = read_torch(path)
+    meta: dict[str, Any] = {}
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        meta, obj = dict(obj.get("meta") or {}), obj.get("state_dict")
+    if not isinstance(obj, dict) or not obj or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()
+    ):
+        raise LeaklibError(
+            f"checkpoint {str(path)!r} is not a state dict (a dict of parameter names to tensors), "
+            f"got {type(obj).__name__}"
+        )
+    return obj, meta
+
+
+def load_state(model: nn.Module, state: dict[str, Tensor], source: str) -> nn.Module:
+    """Load ``state`` into ``model`` after checking names and shapes; a mismatch names what differs."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+        name = getattr(model, "name", type(model).__name__)
+        raise LeaklibError(f"{source} does not fit model {name}: " + "; ".join(parts))
+    model.load_state_dict(state)
+    return model
