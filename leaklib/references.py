@@ -1,0 +1,408 @@
+"""Stored reference values and the papers' claims, checked against what a notebook measured.
+
+A reference file ``notebooks/references/<notebook>.<profile>.json`` holds::
+
+    {"notebook", "profile", "command" (what produced the values), "created",
+     "values": {name: {"value": x, "tolerance": t} or {"value": x, "rel_tolerance": r}},
+     "claims": [{"id", "text", "check", "paper"}]}
+
+``values`` pin this project's own measured numbers (regression: a value outside its tolerance FAILs);
+``claims`` state a paper's finding in words plus a ``check`` expression over measured names, e.g.
+``"psnr_untrained > psnr_trained"`` (Geiping et al. 2020, Sec. 4). Checks are evaluated by a small
+interpreter over a whitelisted subset of Python expressions, never by ``eval``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import LeaklibError
+from .io import atomic_write, read_json, write_json
+
+PASS, FAIL = "PASS", "FAIL"
+DEFAULT_REF_DIR = Path("notebooks") / "references"
+
+
+# ---------------------------------------------------------------- safe expression evaluation
+def _mean(*args: Any) -> float:
+    values = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
+    if not values:
+        raise LeaklibError("mean() of nothing")
+    return sum(values) / len(values)
+
+
+def _min(*args: Any) -> Any:
+    return min(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else min(args)
+
+
+def _max(*args: Any) -> Any:
+    return max(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else max(args)
+
+
+FUNCTIONS = {"abs": abs, "min": _min, "max": _max, "mean": _mean}
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_CMPOPS = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+}
+_ALLOWED = "names, numbers, comparisons, + - * /, and, or, not, and calls of " + ", ".join(FUNCTIONS)
+
+
+def parse_check(expr: str) -> ast.Expression:
+    """Parse a claim's check and reject anything outside the whitelist (attributes, subscripts, other calls)."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise LeaklibError(f"a claim's check must be a non-empty expression string, got {expr!r}")
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as e:
+        raise LeaklibError(f"check {expr!r} is not a valid expression ({e.msg}); allowed: {_ALLOWED}") from None
+    for node in ast.walk(tree):
+        ok = isinstance(
+            node,
+            (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.BinOp,
+             ast.Compare, ast.Name, ast.Load, ast.Constant, ast.Call, *_BINOPS, *_CMPOPS),
+        )
+        if isinstance(node, ast.Constant):
+            ok = isinstance(node.value, (int, float))  # numbers and True/False; no strings, bytes, None
+        if isinstance(node, ast.Call):
+            ok = isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and not node.keywords
+        if not ok:
+            what = ast.unparse(node) if isinstance(node, ast.expr) else type(node).__name__
+            raise LeaklibError(f"check {expr!r} uses {what!r}, which is not allowed; allowed: {_ALLOWED}")
+    return tree
+
+
+def check_names(expr: str) -> list[str]:
+    """The measured names a check refers to (function names excluded), in order of appearance."""
+    tree = parse_check(expr)
+    calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in calls]
+    names = [n.id for n in sorted(found, key=lambda n: n.col_offset)]
+    return list(dict.fromkeys(names))
+
+
+def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
+    """Evaluate a whitelisted check expression with ``names`` (numbers or lists of numbers)."""
+    tree = parse_check(expr)
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in names:
+                raise LeaklibError(f"check {expr!r} needs {node.id!r}, which was not measured")
+            return names[node.id]
+        if isinstance(node, ast.BoolOp):
+            values = (ev(v) for v in node.values)
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.UnaryOp):
+            value = ev(node.operand)
+            return (not value) if isinstance(node.op, ast.Not) else (-value if isinstance(node.op, ast.USub)
+                                                                      else +value)
+        if isinstance(node, ast.BinOp):
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.Compare):
+            left = ev(node.left)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = ev(right_node)
+                if not _CMPOPS[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.Call):
+            return FUNCTIONS[node.func.id](*(ev(a) for a in node.args))
+        raise LeaklibError(f"check {expr!r}: cannot evaluate {type(node).__name__}")  # parse_check forbids it
+
+    return ev(tree)
+
+
+# ---------------------------------------------------------------- reference files
+def reference_path(notebook: str, profile: str, ref_dir: str | os.PathLike = DEFAULT_REF_DIR) -> Path:
+    """``<ref_dir>/<notebook>.<profile>.json``."""
+    return Path(ref_dir) / f"{notebook}.{profile}.json"
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate_reference(ref: Mapping[str, Any], source: str = "reference") -> dict[str, Any]:
+    """Check a reference's structure (tolerances, claims, check expressions); return it as a dict."""
+    if not isinstance(ref, Mapping):
+        raise LeaklibError(f"{source} must be a JSON object")
+    for field in ("notebook", "profile", "values", "claims"):
+        if field not in ref:
+            raise LeaklibError(f"{source} has no {field!r} field; a reference needs notebook, profile, values, claims")
+    if not isinstance(ref["values"], Mapping):
+        raise LeaklibError(f"{source}: 'values' must map names to {{'value', 'tolerance' or 'rel_tolerance'}}")
+    for name, spec in ref["values"].items():
+        if not isinstance(spec, Mapping) or not _number(spec.get("value")):
+            raise LeaklibError(f"{source}: value {name!r} needs a finite number under 'value'")
+        tols = [k for k in ("tolerance", "rel_tolerance") if k in spec]
+        if len(tols) != 1 or not _number(spec[tols[0]]) or spec[tols[0]] < 0:
+            raise LeaklibError(
+                f"{source}: value {name!r} needs exactly one of 'tolerance' (absolute) or 'rel_tolerance', >= 0"
+            )
+    if not isinstance(ref["claims"], Sequence) or isinstance(ref["claims"], str):
+        raise LeaklibError(f"{source}: 'claims' must be a list of {{'id', 'text', 'check', 'paper'}}")
+    ids = set()
+    for claim in ref["claims"]:
+        if not isinstance(claim, Mapping) or not all(isinstance(claim.get(k), str) for k in ("id", "text", "check")):
+            raise LeaklibError(f"{source}: each claim needs string fields 'id', 'text' and 'check', got {claim!r}")
+        if claim["id"] in ids:
+            raise LeaklibError(f"{source}: claim id {claim['id']!r} appears twice")
+        ids.add(claim["id"])
+        parse_check(claim["check"])
+    return dict(ref)
+
+
+def load_reference(notebook: str, profile: str, ref_dir: str | os.PathLike = DEFAULT_REF_DIR) -> dict[str, Any]:
+    """Read and validate ``<ref_dir>/<notebook>.<profile>.json``."""
+    path = reference_path(notebook, profile, ref_dir)
+    if not path.is_file():
+        have = sorted(p.name for p in Path(ref_dir).glob(f"{notebook}.*.json")) if Path(ref_dir).is_dir() else []
+        raise LeaklibError(
+            f"no reference {str(path)!r} for notebook {notebook!r}, profile {profile!r} "
+            f"(found: {', '.join(have) or 'none'}); create it with leaklib.references.write_reference"
+        )
+    try:
+        ref = read_json(path)
+    except ValueError as e:
+        raise LeaklibError(f"reference {str(path)!r} is not valid JSON: {e}") from None
+    return validate_reference(ref, str(path))
+
+
+def write_reference(
+    notebook: str,
+    profile: str,
+    measured: Mapping[str, Any],
+    *,
+    tolerances: Mapping[str, float | Mapping[str, float]] | None = None,
+    claims: Sequence[Mapping[str, Any]] | None = None,
+    command: str | None = None,
+    ref_dir: str | os.PathLike = DEFAULT_REF_DIR,
+    names: Iterable[str] | None = None,
+) -> Path:
+    """(Re)generate a reference from measured values, recording the command and the date.
+
+    ``names`` picks which measured values to pin (default: those in ``tolerances``, else those already in
+    the existing reference). ``tolerances`` maps a name to an absolute tolerance (a number) or to
+    ``{"tolerance": t}`` / ``{"rel_tolerance": r}``; a name without one keeps the existing reference's
+    tolerance. ``claims=None`` keeps the existing claims (claims are written by people, values measured).
+    """
+    path = reference_path(notebook, profile, ref_dir)
+    old = load_reference(notebook, profile, ref_dir) if path.is_file() else {"values": {}, "claims": []}
+    tolerances = dict(tolerances or {})
+    chosen = list(names) if names is not None else list(dict.fromkeys([*tolerances, *old["values"]]))
+    values: dict[str, dict[str, float]] = {}
+    for name in chosen:
+        if name not in measured or not _number(measured[name]):
+            raise LeaklibError(f"cannot pin {name!r}: it was not measured as a finite number")
+        tol = tolerances.get(name, old["values"].get(name))
+        if tol is None:
+            raise LeaklibError(f"value {name!r} needs a tolerance: pass tolerances={{{name!r}: ...}}")
+        if _number(tol):
+            tol = {"tolerance": float(tol)}
+        tol = {k: float(v) for k, v in tol.items() if k in ("tolerance", "rel_tolerance")}
+        values[name] = {"value": float(measured[name]), **tol}
+    ref = {
+        "notebook": notebook,
+        "profile": profile,
+        "command": command or f"leaklib notebooks --only {notebook} --profile {profile}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "values": values,
+        "claims": [dict(c) for c in (claims if claims is not None else old["claims"])],
+    }
+    validate_reference(ref, str(path))
+    return write_json(path, ref)
+
+
+# ---------------------------------------------------------------- checking
+@dataclass
+class Row:
+    """One line of the claim table: a pinned value or a paper's claim, and whether it held."""
+
+    id: str
+    kind: str  # "value" or "claim"
+    claim: str
+    measured: str
+    reference: str
+    status: str  # PASS or FAIL
+    paper: str = ""
+    note: str = ""
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in x[:6]) + (", ..." if len(x) > 6 else "") + "]"
+    return str(x)
+
+
+def _value_row(name: str, spec: Mapping[str, float], measured: Mapping[str, Any]) -> Row:
+    ref_value = spec["value"]
+    if "tolerance" in spec:
+        tol, tol_text = spec["tolerance"], f"{_fmt(ref_value)} ± {_fmt(spec['tolerance'])}"
+    else:
+        tol, tol_text = spec["rel_tolerance"] * abs(ref_value), f"{_fmt(ref_value)} ± {spec['rel_tolerance']:.0%}"
+    got = measured.get(name)
+    if not _number(got):
+        why = "not measured" if name not in measured else f"not a finite number: {got!r}"
+        return Row(name, "value", f"{name} reproduces", _fmt(got), tol_text, FAIL, note=why)
+    ok = abs(got - ref_value) <= tol + 1e-12 * max(1.0, abs(ref_value))
+    note = "" if ok else f"off by {_fmt(got - ref_value)}"
+    return Row(name, "value", f"{name} reproduces", _fmt(got), tol_text, PASS if ok else FAIL, note=note)
+
+
+def _claim_row(claim: Mapping[str, Any], measured: Mapping[str, Any]) -> Row:
+    expr = claim["check"]
+    used = check_names(expr)
+    shown = ", ".join(f"{n}={_fmt(measured[n])}" for n in used if n in measured)
+    paper = str(claim.get("paper", "") or "")
+    try:
+        ok = bool(evaluate(expr, measured))
+        note = ""
+    except (LeaklibError, ArithmeticError, TypeError, ValueError) as e:
+        ok, note = False, f"check failed to evaluate: {e}"
+    return Row(claim["id"], "claim", claim["text"], shown, expr, PASS if ok else FAIL, paper, note)
+
+
+def check(measured: Mapping[str, Any], reference: Mapping[str, Any]) -> list[Row]:
+    """Compare measured values with the reference: one row per pinned value, then one per claim."""
+    reference = validate_reference(reference)
+    rows = [_value_row(name, spec, measured) for name, spec in reference["values"].items()]
+    rows += [_claim_row(claim, measured) for claim in reference["claims"]]
+    return rows
+
+
+def _as_rows(rows: Iterable[Row | Mapping[str, Any]]) -> list[Row]:
+    return [r if isinstance(r, Row) else Row(**r) for r in rows]
+
+
+def claim_table(rows: Iterable[Row | Mapping[str, Any]], markdown: bool = False) -> str:
+    """The rows as a printable fixed-width table, or (``markdown=True``) a Markdown table."""
+    rows = _as_rows(rows)
+    header = ["status", "id", "claim", "measured", "reference", "paper", "note"]
+    cells = [[r.status, r.id, r.claim, r.measured, r.reference, r.paper, r.note] for r in rows]
+    if markdown:
+        def esc(s: str) -> str:
+            return s.replace("|", "\\|").replace("\n", " ")
+
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(header)]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+
+    passed = sum(r.status == PASS for r in rows)
+    out = [line(header), line(["-" * w for w in widths]), *(line(row) for row in cells)]
+    out.append(f"{passed}/{len(rows)} passed")
+    return "\n".join(out) + "\n"
+
+
+class ClaimsFailed(AssertionError):
+    """Raised by :func:`assert_passed` when a pinned value or a claim did not hold."""
+
+
+def assert_passed(rows: Iterable[Row | Mapping[str, Any]], strict: bool = True) -> list[Row]:
+    """Raise :class:`ClaimsFailed` listing every FAIL row (or, with ``strict=False``, only print them).
+
+    An empty list of rows also fails: a notebook that checks nothing proves nothing.
+    """
+    rows = _as_rows(rows)
+    failed = [r for r in rows if r.status != PASS]
+    if not rows:
+        message = "no values or claims were checked (the reference is empty)"
+    elif failed:
+        lines = [f"  {r.id}: {r.claim} | measured {r.measured} | reference {r.reference}"
+                 + (f" | {r.note}" if r.note else "") for r in failed]
+        message = f"{len(failed)} of {len(rows)} checks failed:\n" + "\n".join(lines)
+    else:
+        return rows
+    if strict:
+        raise ClaimsFailed(message)
+    print(f"WARNING (strict=False): {message}")
+    return rows
+
+
+# ---------------------------------------------------------------- notebook results and gallery
+def write_metrics(
+    notebook: str,
+    profile: str,
+    measured: Mapping[str, Any],
+    rows: Iterable[Row],
+    figures_dir: str | os.PathLike = "figures",
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``<figures_dir>/<notebook>/metrics.json``: measured values, the claim rows, their summary."""
+    rows = _as_rows(rows)
+    payload = {
+        "notebook": notebook,
+        "profile": profile,
+        "measured": dict(measured),
+        "rows": [asdict(r) for r in rows],
+        "passed": sum(r.status == PASS for r in rows),
+        "failed": sum(r.status != PASS for r in rows),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **dict(extra or {}),
+    }
+    return write_json(Path(figures_dir) / notebook / "metrics.json", payload)
+
+
+def check_and_record(
+    notebook: str,
+    profile: str,
+    measured: Mapping[str, Any],
+    *,
+    ref_dir: str | os.PathLike = DEFAULT_REF_DIR,
+    figures_dir: str | os.PathLike = "figures",
+    extra: Mapping[str, Any] | None = None,
+) -> list[Row]:
+    """A notebook's last step: load its reference, check, write metrics.json, print the table."""
+    rows = check(measured, load_reference(notebook, profile, ref_dir))
+    write_metrics(notebook, profile, measured, rows, figures_dir, extra)
+    print(claim_table(rows))
+    return rows
+
+
+def write_gallery(figures_dir: str | os.PathLike = "figures", out: str | os.PathLike | None = None) -> Path:
+    """Write a Markdown gallery (default ``<figures_dir>/README.md``): per notebook folder, its claim
+    table from ``metrics.json`` and every PNG in it, linked relative to the gallery file."""
+    figures_dir = Path(figures_dir)
+    out = Path(out) if out is not None else figures_dir / "README.md"
+    lines = ["# Figures and claims", "", "Generated by `leaklib notebooks`; do not edit by hand.", ""]
+    folders = sorted(p for p in figures_dir.iterdir() if p.is_dir()) if figures_dir.is_dir() else []
+    if not folders:
+        lines.append("No notebook has written figures yet.")
+    for folder in folders:
+        lines += [f"## {folder.name}", ""]
+        metrics_path = folder / "metrics.json"
+        if metrics_path.is_file():
+            metrics = read_json(metrics_path)
+            rows = _as_rows(metrics.get("rows", []))
+            passed = sum(r.status == PASS for r in rows)
+            lines += [f"Profile `{metrics.get('profile', '?')}`: {passed}/{len(rows)} checks passed.", ""]
+            if rows:
+                lines.append(claim_table(rows, markdown=True))
+        else:
+            lines += ["No metrics.json: this notebook's checks have not run.", ""]
+        for png in sorted(folder.glob("*.png")):
+            rel = os.path.relpath(png, out.parent).replace(os.sep, "/")
+            lines += [f"![{folder.name}/{png.stem}]({rel})", ""]
+    text = "\n".join(lines).rstrip() + "\n"
+    return atomic_write(out, lambda f: f.write(text.encode()))

@@ -1,0 +1,176 @@
+"""Reference files, the safe check evaluator, PASS/FAIL rows, the claim table and the gallery."""
+
+import json
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from leaklib.errors import LeaklibError  # noqa: E402
+from leaklib.io import save_figure  # noqa: E402
+from leaklib.references import (  # noqa: E402
+    ClaimsFailed,
+    Row,
+    assert_passed,
+    check,
+    check_and_record,
+    check_names,
+    claim_table,
+    evaluate,
+    load_reference,
+    write_gallery,
+    write_reference,
+)
+
+CLAIMS = [
+    {
+        "id": "trained-lower",
+        "text": "Reconstructions from trained networks have lower PSNR than from untrained ones",
+        "check": "psnr_untrained > psnr_trained",
+        "paper": "Table 1: 19.1 dB untrained vs 13.6 dB trained",
+    },
+    {"id": "label-acc", "text": "labels recovered", "check": "label_accuracy >= 0.9 and mean(psnrs) > 10"},
+]
+
+
+def make_ref(tmp_path, measured=None):
+    measured = measured or {"psnr_untrained": 18.0, "psnr_trained": 13.0, "label_accuracy": 1.0}
+    path = write_reference(
+        "03_trained", "quick", measured,
+        tolerances={"psnr_untrained": 0.5, "psnr_trained": {"rel_tolerance": 0.1}},
+        claims=CLAIMS, command="leaklib notebooks --only 03", ref_dir=tmp_path,
+    )
+    return path
+
+
+def test_evaluator_allows_the_whitelist():
+    names = {"a": 2.0, "b": 3, "xs": [1.0, 2.0, 6.0]}
+    assert evaluate("a < b", names) is True
+    assert evaluate("a * 2 - b / 3 == 3", names) is True
+    assert evaluate("1 < a < b and not a > b or False", names) is True
+    assert evaluate("abs(-a) + min(a, b) + max(xs) + mean(xs)", names) == pytest.approx(2 + 2 + 6 + 3)
+    assert evaluate("-a", names) == -2.0
+    assert check_names("mean(xs) > a and abs(b) < 4") == ["xs", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "a.__class__",  # attribute access
+        "__import__('os').system('true')",  # call of a non-whitelisted function
+        "open('x')",
+        "xs[0] > 1",  # subscript
+        "a ** 2 > 1",  # power is not whitelisted
+        "(lambda: 1)()",
+        "'abc' == a",  # strings
+        "[1, 2]",
+        "min(xs, key=abs)",  # keywords
+        "a if b else 1",
+        "a = 1",  # syntax error in eval mode
+    ],
+)
+def test_evaluator_rejects_everything_else(expr):
+    with pytest.raises(LeaklibError, match="allowed"):
+        evaluate(expr, {"a": 1.0, "b": 2.0, "xs": [1.0]})
+
+
+def test_evaluator_reports_unmeasured_names():
+    with pytest.raises(LeaklibError, match="not measured"):
+        evaluate("a > zzz", {"a": 1})
+
+
+def test_write_and_load_reference(tmp_path):
+    path = make_ref(tmp_path)
+    assert path.name == "03_trained.quick.json"
+    ref = load_reference("03_trained", "quick", tmp_path)
+    assert ref["command"] == "leaklib notebooks --only 03" and ref["created"].endswith("Z")
+    assert ref["values"] == {
+        "psnr_untrained": {"value": 18.0, "tolerance": 0.5},
+        "psnr_trained": {"value": 13.0, "rel_tolerance": 0.1},
+    }
+    # regenerating keeps claims and tolerances, refreshes values
+    write_reference("03_trained", "quick", {"psnr_untrained": 19.0, "psnr_trained": 12.0}, ref_dir=tmp_path)
+    ref2 = load_reference("03_trained", "quick", tmp_path)
+    assert ref2["claims"] == CLAIMS
+    assert ref2["values"]["psnr_untrained"] == {"value": 19.0, "tolerance": 0.5}
+    with pytest.raises(LeaklibError, match="no reference"):
+        load_reference("03_trained", "paper", tmp_path)
+    with pytest.raises(LeaklibError, match="needs a tolerance"):
+        write_reference("04_x", "quick", {"a": 1.0}, names=["a"], ref_dir=tmp_path)
+
+
+def test_load_rejects_bad_files(tmp_path):
+    bad = {"notebook": "n", "profile": "p", "values": {"a": {"value": 1.0}}, "claims": []}
+    (tmp_path / "n.p.json").write_text(json.dumps(bad))
+    with pytest.raises(LeaklibError, match="tolerance"):
+        load_reference("n", "p", tmp_path)
+    bad = {"notebook": "n", "profile": "p", "values": {}, "claims": [{"id": "x", "text": "t", "check": "a.b"}]}
+    (tmp_path / "n.p.json").write_text(json.dumps(bad))
+    with pytest.raises(LeaklibError, match="not allowed"):
+        load_reference("n", "p", tmp_path)
+
+
+def test_check_pass_and_fail_rows(tmp_path):
+    make_ref(tmp_path)
+    ref = load_reference("03_trained", "quick", tmp_path)
+    ok = {"psnr_untrained": 18.4, "psnr_trained": 12.0, "label_accuracy": 1.0, "psnrs": [12.0, 14.0]}
+    rows = check(ok, ref)
+    assert [(r.id, r.status) for r in rows] == [
+        ("psnr_untrained", "PASS"), ("psnr_trained", "PASS"), ("trained-lower", "PASS"), ("label-acc", "PASS"),
+    ]
+    assert assert_passed(rows) == rows
+
+    drifted = dict(ok, psnr_untrained=18.6, psnr_trained=11.6)  # 0.6 > 0.5 abs; 1.4 > 10% of 13
+    rows = check(drifted, ref)
+    status = {r.id: r.status for r in rows}
+    assert status["psnr_untrained"] == "FAIL" and status["psnr_trained"] == "FAIL"
+    assert status["trained-lower"] == "PASS"
+    with pytest.raises(ClaimsFailed, match="2 of 4 checks failed") as err:
+        assert_passed(rows)
+    assert "psnr_untrained" in str(err.value) and "psnr_trained" in str(err.value)
+    assert_passed(rows, strict=False)  # only warns
+
+    claim_broken = dict(ok, psnr_trained=19.0)
+    missing = {"psnr_untrained": 18.0}
+    status = {r.id: (r.status, r.note) for r in check(claim_broken, ref)}
+    assert status["trained-lower"][0] == "FAIL"
+    status = {r.id: (r.status, r.note) for r in check(missing, ref)}
+    assert status["psnr_trained"] == ("FAIL", "not measured")
+    assert status["label-acc"][0] == "FAIL" and "not measured" in status["label-acc"][1]
+    with pytest.raises(ClaimsFailed, match="no values or claims"):
+        assert_passed([])
+
+
+def test_claim_tables():
+    rows = [
+        Row("a", "value", "a reproduces", "1.0", "1 ± 0.1", "PASS"),
+        Row("b", "claim", "x | y", "x=2", "x > 3", "FAIL", paper="3 dB"),
+    ]
+    text = claim_table(rows)
+    assert "1/2 passed" in text and text.splitlines()[0].startswith("status")
+    md = claim_table(rows, markdown=True)
+    assert md.splitlines()[1].startswith("|---") and "x \\| y" in md
+    assert len(md.splitlines()) == 4
+
+
+def test_check_and_record_then_gallery(tmp_path):
+    refs, figs = tmp_path / "refs", tmp_path / "figures"
+    make_ref(refs)
+    measured = {"psnr_untrained": 18.0, "psnr_trained": 13.0, "label_accuracy": 1.0, "psnrs": [11.0]}
+    rows = check_and_record("03_trained", "quick", measured, ref_dir=refs, figures_dir=figs)
+    stored = json.loads((figs / "03_trained" / "metrics.json").read_text())
+    assert stored["passed"] == 4 and stored["failed"] == 0 and stored["measured"] == measured
+    assert [Row(**r) for r in stored["rows"]] == rows
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    save_figure(fig, figs / "03_trained" / "psnr.png")
+    plt.close(fig)
+    (figs / "05_empty").mkdir()
+    out = write_gallery(figs)
+    text = out.read_text()
+    assert out == figs / "README.md"
+    assert "## 03_trained" in text and "4/4 checks passed" in text
+    assert "](03_trained/psnr.png)" in text and "| PASS | trained-lower |" in text
+    assert "## 05_empty" in text and "No metrics.json" in text
