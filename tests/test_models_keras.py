@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import shutil
 from pathlib import Path
 
@@ -11,28 +9,24 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from leaklib.data import load_dataset
 from leaklib.errors import LeaklibError
 from leaklib.fl import fedsgd_update
 from leaklib.models import build, last_linear
-from leaklib.models.keras_cnn import CIFAR10_MEAN, CIFAR10_STD, keras_h5_path, load_keras_cifar_cnn
+from leaklib.models.keras_cnn import keras_h5_path, load_keras_cifar_cnn
 
 SAMPLE_LABELS = [3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6]
 
 
 def cifar10_samples() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 20 CIFAR-10 test images shipped in foolbox/data, as [0, 1] NCHW and their labels (from the names)."""
-    folder = Path(next(iter(importlib.util.find_spec("foolbox").submodule_search_locations))) / "data"
-    files = sorted(folder.glob("cifar10_*_*.png"))
-    labels = [int(re.fullmatch(r"cifar10_\d+_(\d+)\.png", f.name).group(1)) for f in files]
-    images = torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1) for f in files])
-    images = images.float() / 255
-    return images, torch.tensor(labels)
+    """The 20 CIFAR-10 test images of leaklib.data's ``cifar10-sample`` (foolbox wheel), [0, 1] NCHW, labels."""
+    ds = load_dataset("cifar10-sample")
+    return ds.images01(range(len(ds))), ds.labels
 
 
 def normalise(x01: torch.Tensor) -> torch.Tensor:
-    return (x01 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    return load_dataset("cifar10-sample").normalization.normalize(x01)
 
 
 def test_classifies_all_20_cifar10_samples() -> None:

@@ -18,15 +18,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..data.normalization import CIFAR10 as _CIFAR10
 from ..errors import LeaklibError
 
-try:  # the CIFAR-10 normalisation the data module feeds models (denormalised exactly here)
-    from ..data.normalization import CIFAR10 as _CIFAR10
-
-    CIFAR10_MEAN, CIFAR10_STD = _CIFAR10.mean, _CIFAR10.std
-except ImportError:  # pragma: no cover - data module absent
-    CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-
+# the CIFAR-10 normalisation leaklib.data feeds models; forward() inverts it exactly
+CIFAR10_MEAN, CIFAR10_STD = _CIFAR10.mean, _CIFAR10.std
 H5_RELATIVE = Path("trained_models") / "cnn_model.h5"
 H5_SHA256 = "0eddc60b9fcbcab498ff07c8430a94ef1d0ee5ac04ad2d0c75d4977cc25cf9e9"
 CONV_CHANNELS = (64, 64, 128, 128, 64, 64)
