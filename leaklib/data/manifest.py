@@ -1,11 +1,9 @@
-"""SHA-256 of every sample image in the foolbox==3.3.4 wheel (foolbox/data/), checked at load time.
+"""SHA-256 of the sample images in the foolbox==3.3.4 wheel (foolbox/data/), checked at load time.
 
-Made once from the installed wheel with (run in the repository root):
+Made once from the installed wheel (do not edit by hand) with:
 
-    .venv/bin/python -c "import hashlib, importlib.util, pathlib, re; \\
-    d = pathlib.Path(next(iter(importlib.util.find_spec('foolbox').submodule_search_locations))) / 'data'; \\
-    [print(f'    \\"{f.name}\\": \\"{hashlib.sha256(f.read_bytes()).hexdigest()}\\",') for f in sorted(d.iterdir()) \\
-     if re.match(r'(cifar10|cifar100|imagenet)_\\d+_\\d+\\.(png|jpg)$', f.name)]"
+    .venv/bin/python -c "from leaklib.data.samples import manifest_text; print(manifest_text(), end='')" \
+        > leaklib/data/manifest.py
 """
 
 FOOLBOX_VERSION = "3.3.4"
