@@ -5,9 +5,9 @@ Names (see :func:`list_models`): ``lenet-zhu``, ``convnet[-{width}]``, ``resnet{
 """
 
 from .checkpoint import cache_dir, load_checkpoint, save_trained, train_command, trained_path
-from .zoo import PADDINGS, build, last_linear, list_models, set_padding
+from .zoo import PADDINGS, ModelInfo, build, cached_weights, last_linear, list_models, model_table, set_padding
 
 __all__ = [
-    "PADDINGS", "build", "cache_dir", "last_linear", "list_models", "load_checkpoint", "save_trained",
-    "set_padding", "train_command", "trained_path",
+    "PADDINGS", "ModelInfo", "build", "cache_dir", "cached_weights", "last_linear", "list_models",
+    "load_checkpoint", "model_table", "save_trained", "set_padding", "train_command", "trained_path",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,49 @@ def last_linear(model: nn.Module) -> tuple[str, str | None]:
         raise LeaklibError(f"model {label} does not end in an nn.Linear (its last layer with parameters is {kind})")
     prefix = f"{last_name}." if last_name else ""
     return f"{prefix}weight", (f"{prefix}bias" if last.bias is not None else None)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of ``leaklib models list``."""
+
+    pattern: str
+    example: str
+    parameters: int  # of the example instance with the family's default class count
+    input_shape: Shape
+    trained: str  # where trained weights for the example come from, or "no"
+    description: str
+
+
+def _trained_status(family: Family, example: str, num_classes: int) -> str:
+    if family.fixed_classes is not None:
+        return "yes (wheel)"
+    dataset = ckpt.DATASET_FOR_CLASSES[num_classes]
+    if ckpt.trained_path(example, dataset).is_file():
+        return f"yes ({dataset}, cached)"
+    if family.torchvision_weights:
+        import torchvision
+
+        weights = torchvision.models.get_model_weights(example).DEFAULT
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[-1]
+        return "yes (torchvision, cached)" if cached.is_file() else "torchvision (needs internet)"
+    return f"no (run: {ckpt.train_command(example, dataset)})"
+
+
+def model_table() -> list[ModelInfo]:
+    """Each family with its representative instance: parameter count, input shape, trained weights."""
+    rows = []
+    for family in FAMILIES:
+        num_classes = 1000 if family.torchvision_weights else 10
+        model = build(family.example, num_classes)
+        rows.append(ModelInfo(
+            family.pattern, family.example, sum(p.numel() for p in model.parameters()), model.image_shape,
+            _trained_status(family, family.example, num_classes), family.description,
+        ))
+    return rows
+
+
+def cached_weights() -> list[Path]:
+    """Every weight file ``leaklib train`` has left in the cache."""
+    root = ckpt.cache_dir() / "models"
+    return sorted(root.glob("*/*.pt")) if root.is_dir() else []
