@@ -45,7 +45,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     _allowed = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] == "numpy" and name in self._allowed:
+        numpy_array = module.split(".")[0] == "numpy" and name in self._allowed
+        if numpy_array or (module, name) == ("_codecs", "encode"):  # protocol-2 bytes from Python 3
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
