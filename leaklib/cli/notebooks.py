@@ -1,0 +1,43 @@
+"""``leaklib notebooks``: run the numbered notebooks (resumably) and rebuild figures/README.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import LeaklibError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "notebooks",
+        help="execute notebooks/NN_*.ipynb with papermill and check their claims",
+        description="Execute the notebooks in order (skipping up-to-date ones), write executed copies to "
+        "notebooks/executed/, then the gallery figures/README.md. Exit code 1 if any notebook failed.",
+    )
+    p.add_argument("--only", action="append", metavar="N", help="a notebook number or name (repeatable)")
+    p.add_argument("--profile", default="quick", help="smoke, quick or paper (default: quick)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--fresh", action="store_true", help="re-run notebooks even if their results are up to date")
+    p.add_argument("--no-strict", dest="strict", action="store_false",
+                   help="report failed claims but do not count them as failures")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a notebook parameter (must be in each selected notebook's parameters cell)")
+    p.add_argument("--notebooks-dir", default="notebooks", help=argparse.SUPPRESS)
+    p.add_argument("--figures-dir", default="figures", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..notebooks import parse_cli_value, run_notebooks, summary
+
+    parameters = {}
+    for name, value in args.parameter:
+        if name in parameters:
+            raise LeaklibError(f"parameter {name!r} given twice with -p; give each parameter once")
+        parameters[name] = parse_cli_value(value)
+    runs = run_notebooks(
+        only=args.only, profile=args.profile, device=args.device, fresh=args.fresh, strict=args.strict,
+        parameters=parameters, notebooks_dir=args.notebooks_dir, figures_dir=args.figures_dir,
+    )
+    print(summary(runs))
+    return 1 if any(r.status == "failed" for r in runs) else 0
