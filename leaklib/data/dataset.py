@@ -7,6 +7,7 @@ normalises them for the model.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 
 import torch
@@ -74,8 +75,12 @@ class ImageDataset:
     def uint8(self, index: int) -> Tensor:
         """Image ``index`` as stored: uint8 (C, H, W)."""
         n = len(self)
-        if isinstance(index, bool) or not isinstance(index, int) or not -n <= index < n:
-            raise LeaklibError(f"image index {index!r} out of range for {self.name} (0..{n - 1})")
+        try:
+            index = operator.index(index)  # int, numpy or 0-d torch integer
+        except TypeError:
+            raise LeaklibError(f"image index must be an integer, got {index!r}") from None
+        if not -n <= index < n:
+            raise LeaklibError(f"image index {index} out of range for {self.name} (0..{n - 1})")
         index %= n
         image = self._images[index] if self._images is not None else self._loader(index)
         if tuple(image.shape) != self.image_shape:
@@ -85,7 +90,8 @@ class ImageDataset:
         return image
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        return self.uint8(index).float().div(255.0), int(self.labels[index])
+        image = self.uint8(index)
+        return image.float().div(255.0), int(self.labels[operator.index(index)])
 
     def images01(self, indices: Sequence[int]) -> Tensor:
         """Stack the images at ``indices`` as float32 (N, C, H, W) in [0, 1]."""
