@@ -269,3 +269,38 @@ def test_imagenet_unreadable_image_and_missing_folder(tmp_path):
     assert ds[1][0].shape == (3, 224, 224)
     with pytest.raises(LeaklibError, match=r"ILSVRC2012_val_10\.JPEG' cannot be read"):
         ds[2]
+
+
+def test_fashion_mnist_download_path(tmp_path, monkeypatch):
+    """No local files anywhere: torchvision (a stand-in here) downloads into <root>/FashionMNIST/raw."""
+    import torchvision.datasets
+
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
+    calls = []
+
+    class FakeFashionMNIST:
+        def __init__(self, root, train=True, download=False):
+            calls.append((train, download))
+            write_fashion(Path(root), n=3)
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashionMNIST)
+    ds = load_dataset("fashion-mnist", root=tmp_path / "fresh", download=True)
+    assert calls == [(True, True), (False, True)] and len(ds) == 3
+
+
+def test_cli_data_download(tmp_path, monkeypatch, capsys):
+    import torchvision.datasets
+
+    from leaklib.cli import main as cli_main
+
+    class FakeCIFAR10:
+        def __init__(self, root, train=True, download=False):
+            write_cifar10(Path(root), per_batch=2)
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    assert cli_main(["data", "download", "cifar10", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10 train: 10 images" in out and "cifar10 test: 2 images" in out
+    assert cli_main(["data", "list", "--root", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("cifar10 "))
+    assert row.split()[1:6] == ["test", "yes", "2", "3x32x32", "10"]
