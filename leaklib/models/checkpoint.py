@@ -7,6 +7,7 @@ A leaklib weight file is a dict ``{"format": "leaklib-model", "state_dict": ...,
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ def train_command(name: str, dataset: str, padding: str = "zeros") -> str:
 def save_trained(model: nn.Module, path: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write a model's weights with their metadata (name, dataset, image shape, ...), atomically."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_torch({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, path)
+    meta = json.loads(json.dumps(dict(meta), default=str))  # plain types only, so weights_only can read it
+    return save_torch({"format": FORMAT, "state_dict": state, "meta": meta}, path)
 
 
 def read_torch(path: str | os.PathLike) -> Any:
@@ -66,7 +68,9 @@ def read_torch(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, bad magic, a pickled object that is not plain tensors/containers
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        first = next((ln for ln in lines if "Unsupported global" in ln or "Unpickler error" in ln), lines[0])
+        first = first.split(". Please")[0]  # not the hint to allow-list globals
         raise LeaklibError(
             f"checkpoint {str(path)!r} cannot be read as plain tensors (truncated, corrupt, or not a "
             f"weights file): {first[:200]}"
