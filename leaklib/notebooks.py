@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import LeaklibError, check_choice, unknown
 from .references import PASS, write_gallery
-from .runtime import DEVICES
+from .runtime import DEVICES, resolve_device
 
 PROFILES = ("smoke", "quick", "paper")
 KERNEL_NAME = "python3"
@@ -217,6 +217,7 @@ def run_notebooks(
 
     check_choice("profile", profile, PROFILES)
     check_choice("device", device, DEVICES)
+    resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     notebooks_dir = Path(notebooks_dir).resolve()
     figures_dir = Path(figures_dir).resolve()
     references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"

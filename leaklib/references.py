@@ -200,6 +200,7 @@ def write_reference(
     ``{"tolerance": t}`` / ``{"rel_tolerance": r}``; a name without one keeps the existing reference's
     tolerance. ``claims=None`` keeps the existing claims (claims are written by people, values measured).
     """
+    measured = plain_values(measured)
     path = reference_path(notebook, profile, ref_dir)
     old = load_reference(notebook, profile, ref_dir) if path.is_file() else {"values": {}, "claims": []}
     tolerances = dict(tolerances or {})
@@ -252,6 +253,16 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
+def plain_values(measured: Mapping[str, Any]) -> dict[str, Any]:
+    """Measured values as plain Python numbers/lists (0-d tensors and numpy scalars via ``.item()``)."""
+    out: dict[str, Any] = {}
+    for name, v in measured.items():
+        if hasattr(v, "tolist") and not isinstance(v, (int, float)):
+            v = v.tolist()  # tensor / numpy array or scalar -> number or nested list
+        out[str(name)] = v
+    return out
+
+
 def _value_row(name: str, spec: Mapping[str, float], measured: Mapping[str, Any]) -> Row:
     ref_value = spec["value"]
     if "tolerance" in spec:
@@ -283,6 +294,7 @@ def _claim_row(claim: Mapping[str, Any], measured: Mapping[str, Any]) -> Row:
 def check(measured: Mapping[str, Any], reference: Mapping[str, Any]) -> list[Row]:
     """Compare measured values with the reference: one row per pinned value, then one per claim."""
     reference = validate_reference(reference)
+    measured = plain_values(measured)
     rows = [_value_row(name, spec, measured) for name, spec in reference["values"].items()]
     rows += [_claim_row(claim, measured) for claim in reference["claims"]]
     return rows
@@ -354,7 +366,7 @@ def write_metrics(
     payload = {
         "notebook": notebook,
         "profile": profile,
-        "measured": dict(measured),
+        "measured": plain_values(measured),
         "rows": [asdict(r) for r in rows],
         "passed": sum(r.status == PASS for r in rows),
         "failed": sum(r.status != PASS for r in rows),

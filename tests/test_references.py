@@ -3,7 +3,9 @@
 import json
 
 import matplotlib
+import numpy as np
 import pytest
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -131,6 +133,9 @@ def test_check_pass_and_fail_rows(tmp_path):
         assert_passed(rows)
     assert "psnr_untrained" in str(err.value) and "psnr_trained" in str(err.value)
     assert_passed(rows, strict=False)  # only warns
+
+    as_arrays = dict(ok, psnr_untrained=np.float32(18.25), psnr_trained=torch.tensor(12.5))
+    assert all(r.status == "PASS" for r in check(as_arrays, ref))
 
     claim_broken = dict(ok, psnr_trained=19.0)
     missing = {"psnr_untrained": 18.0}
