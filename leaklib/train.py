@@ -168,7 +168,9 @@ def train(
             group["lr"] = lr_at(epoch, config.epochs, config.lr)
         model.train()
         order = torch.randperm(n, generator=gen).to(dev)
-        total_loss, correct, t0 = 0.0, 0, time.perf_counter()
+        total_loss = torch.zeros((), device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        t0 = time.perf_counter()
         bar = tqdm(range(steps), desc=f"{config.model} epoch {epoch + 1}/{config.epochs}", disable=not progress,
                    leave=False)
         for step in bar:
@@ -182,12 +184,13 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total_loss += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            total_loss += loss.detach() * len(idx)  # kept on the device: no sync per step
+            correct += (logits.argmax(1) == y).sum()
+            if progress and step % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
-        history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total_loss / n,
-                        "train_accuracy": correct / n, "seconds": time.perf_counter() - t0})
+        history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total_loss.item() / n,
+                        "train_accuracy": correct.item() / n, "seconds": time.perf_counter() - t0})
         save_torch({
             "format": CHECKPOINT_FORMAT, "config": dataclasses.asdict(config), "epoch": epoch + 1,
             "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
