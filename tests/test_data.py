@@ -195,3 +195,23 @@ def test_cli_data_help(capsys):
     with pytest.raises(SystemExit) as e:
         cli_main(["data", "list", "--help"])
     assert e.value.code == 0 and "--root" in capsys.readouterr().out
+
+
+def test_image_dataset_stacks_and_checks():
+    from leaklib.data import ImageDataset
+
+    ds = load_dataset("cifar10-sample")
+    assert ds.uint8_stack().shape == (20, 3, 32, 32)
+    assert torch.equal(ds.uint8_stack([4, 0]), torch.stack([ds.uint8(4), ds.uint8(0)]))
+    torch.testing.assert_close(ds.images01([4])[0], ds[4][0])
+    with pytest.raises(LeaklibError, match=r"indices \[25\] out of range"):
+        ds.uint8_stack([3, 25])
+    with pytest.raises(LeaklibError, match="must be an integer"):
+        ds[1.5]
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(LeaklibError, match="labels must lie in 0..1, got 0..2"):
+        ImageDataset("t", [0, 2], ["a", "b"], normalization.CIFAR10, (3, 4, 4), images=images)
+    with pytest.raises(LeaklibError, match="3-channel images but a 1-channel normalisation"):
+        ImageDataset("t", [0, 1], ["a", "b"], normalization.FASHION_MNIST, (3, 4, 4), images=images)
+    lazy = ImageDataset("t", [0, 1], ["a", "b"], normalization.CIFAR10, (3, 4, 4), loader=lambda i: images[i])
+    assert torch.equal(lazy.uint8_stack(), images)

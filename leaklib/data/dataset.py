@@ -93,11 +93,24 @@ class ImageDataset:
         image = self.uint8(index)
         return image.float().div(255.0), int(self.labels[operator.index(index)])
 
-    def images01(self, indices: Sequence[int]) -> Tensor:
-        """Stack the images at ``indices`` as float32 (N, C, H, W) in [0, 1]."""
+    def uint8_stack(self, indices: Sequence[int] | None = None) -> Tensor:
+        """Images at ``indices`` (all when None) as stored: uint8 (N, C, H, W); fast for in-memory sets."""
+        if indices is None:
+            indices = range(len(self))
+        if self._images is not None:
+            idx = torch.as_tensor(list(indices), dtype=torch.int64)
+            n = len(self)
+            if len(idx) and not (-n <= int(idx.min()) and int(idx.max()) < n):
+                bad = [int(i) for i in idx if not -n <= i < n][:5]
+                raise LeaklibError(f"image indices {bad} out of range for {self.name} (0..{n - 1})")
+            return self._images[idx]
         if len(indices) == 0:
-            return torch.empty((0, *self.image_shape))
-        return torch.stack([self.uint8(int(i)) for i in indices]).float().div(255.0)
+            return torch.empty((0, *self.image_shape), dtype=torch.uint8)
+        return torch.stack([self.uint8(i) for i in indices])
+
+    def images01(self, indices: Sequence[int] | None = None) -> Tensor:
+        """Images at ``indices`` (all when None) as float32 (N, C, H, W) in [0, 1]."""
+        return self.uint8_stack(indices).float().div(255.0)
 
     def class_counts(self) -> Tensor:
         """Number of images of each class (length ``num_classes``)."""

@@ -22,7 +22,7 @@ from . import classes, normalization
 from .dataset import ImageDataset
 from .transforms import imagenet_transform, pil_to_uint8
 
-# sample set name -> (file prefix, channels)
+# sample set name -> file-name prefix in foolbox/data
 SAMPLE_SETS = {"cifar10-sample": "cifar10", "cifar100-sample": "cifar100", "imagenet-sample": "imagenet"}
 _FILE = re.compile(r"^(cifar10|cifar100|imagenet)_(\d+)_(\d+)\.(png|jpg)$")
 
