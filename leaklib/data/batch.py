@@ -172,7 +172,8 @@ def make_batch(
 
     Patterns: ``unique`` (distinct labels), ``random``, ``same`` (all one class), ``dup:K`` (one label K
     times, the rest distinct), ``counts:{c:n,...}``, ``indices:i,j,...`` (or ``indices=``). The same seed
-    gives the same batch. Images are ordered by dataset index (augmented copies after their original).
+    gives the same batch. Drawn images are ordered by dataset index (augmented copies after their
+    original); explicit indices keep the order given.
     """
     if isinstance(dataset, str):
         from .registry import load_dataset
