@@ -1,0 +1,263 @@
+"""The attack loop: R restarts optimised together as one batched computation, with checkpoints.
+
+Each restart's objective (matching + priors) is a function of its own dummy batch; ``torch.func.vmap``
+maps ``torch.func.grad_and_value`` of it over a leading restart axis while the model's parameters are
+shared, so R restarts cost one batched forward/backward/double-backward instead of R. Restart r draws
+its start from its own seed (:func:`~leaklib.attack.inits.restart_seed`), so the batched run equals R
+single runs up to float rounding. The best restart is the one with the lowest final matching loss
+(Inverting Gradients, Sec. 4).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value, vmap
+
+from ..errors import LeaklibError
+from ..fl import Observation, as_observations, bn_mode, check_observation, split_state
+from ..io import save_torch
+from ..runtime import resolve_device
+from .config import AttackConfig
+from .fedavg import observed_target, simulate
+from .inits import init_images, restart_seed
+from .objectives import OBJECTIVE_FUNCTIONS, element_weights
+from .optimizers import make_optimizer
+from .priors import BatchNormStats, box_distance, l2_norm, total_variation
+from .result import AttackResult
+
+LABEL_MODES = ("known LongTensor", "'joint'")
+
+
+def pixel_box(normalization: Any, channels: int) -> tuple[Tensor, Tensor]:
+    """The normalised image of [0,1]: ``((0 - mean) / std, (1 - mean) / std)`` per channel, shape (C,1,1).
+
+    ``normalization`` has ``mean`` and ``std`` (e.g. a Batch's ``normalization``), or is None for images
+    already in [0,1].
+    """
+    if normalization is None:
+        mean, std = torch.zeros(channels), torch.ones(channels)
+    else:
+        try:
+            mean = torch.as_tensor(normalization.mean, dtype=torch.float32).reshape(-1)
+            std = torch.as_tensor(normalization.std, dtype=torch.float32).reshape(-1)
+        except (AttributeError, TypeError, ValueError):
+            raise LeaklibError("normalization must have per-channel mean and std (e.g. batch.normalization) "
+                               "or be None") from None
+        mean, std = mean.expand(channels).clone(), std.expand(channels).clone()
+        if (std <= 0).any():
+            raise LeaklibError(f"normalization std must be > 0, got {std.tolist()}")
+    return (-mean / std).reshape(channels, 1, 1), ((1 - mean) / std).reshape(channels, 1, 1)
+
+
+def _check_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list, torch.Size)) else ()
+    if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+        raise LeaklibError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    return shape  # type: ignore[return-value]
+
+
+def _num_classes(model: nn.Module, params: dict, buffers: dict, shape: tuple[int, int, int],
+                 device: torch.device) -> int:
+    """The number of classes, read from one forward pass (also checks that ``image_shape`` fits)."""
+    with torch.no_grad(), bn_mode(model, "eval"):
+        try:
+            out = functional_call(model, (params, buffers), (torch.zeros(1, *shape, device=device),))
+        except RuntimeError as e:
+            raise LeaklibError(f"image_shape {shape} does not fit the model: {str(e).splitlines()[0]}") from None
+    if out.ndim != 2 or out.shape[0] != 1:
+        raise LeaklibError(f"the model must output (N, classes) logits, got shape {tuple(out.shape)}")
+    return int(out.shape[1])
+
+
+def _check_labels(labels: Tensor | str, n: int, num_classes: int) -> str:
+    if isinstance(labels, str):
+        if labels != "joint":
+            raise LeaklibError(f"labels must be a known LongTensor or 'joint', got {labels!r}")
+        return "joint"
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.ndim != 1:
+        raise LeaklibError(f"labels must be a 1-D LongTensor of class indices or 'joint', got {labels!r}")
+    if labels.shape[0] != n:
+        raise LeaklibError(f"got {labels.shape[0]} labels for {n} images; give one label per image")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise LeaklibError(f"labels must lie in 0..{num_classes - 1}, got {sorted(set(labels.tolist()))}")
+    return "known"
+
+
+def _fingerprint(config: AttackConfig, seeds: list[int], shape: tuple, label_mode: str, labels: Tensor | None,
+                 targets: list[Tensor]) -> dict[str, Any]:
+    """What a checkpoint must agree on to be resumed (else it belongs to another attack)."""
+    return {"config": config.to_dict(), "seeds": seeds, "shape": list(shape), "label_mode": label_mode,
+            "labels": None if labels is None else labels.tolist(),
+            "targets": [float(t.double().norm()) for t in targets]}
+
+
+def invert(
+    model: nn.Module,
+    observation: Observation | Sequence[Observation],
+    labels: Tensor | str,
+    config: AttackConfig | None = None,
+    *,
+    image_shape: Sequence[int],
+    num_images: int | None = None,
+    normalization: Any = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint_path: str | os.PathLike | None = None,
+    restart_seeds: Sequence[int] | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
+) -> AttackResult:
+    """Reconstruct the client's images from what the server observed (Inverting Gradients, eq. 4).
+
+    ``observation``: a FedSGD, a FedAvg or a list of them (updates of the same batch at the same global
+    model, matched jointly: their objectives are averaged). ``labels``: the known or recovered labels
+    (LongTensor, one per image) or ``"joint"`` (soft labels optimised with the images, DLG).
+    ``normalization``: mean/std of the model's input, which fix the pixel box. Restart r starts from seed
+    ``restart_seeds[r]`` (default ``seed * 1000 + r``). With ``checkpoint_path`` and
+    ``config.checkpoint_every``, the state is saved atomically and an existing checkpoint is resumed.
+    ``callback(iteration, losses)`` runs after each iteration (e.g. to stop a run).
+    """
+    config = (config or AttackConfig()).validate()
+    observations = as_observations(observation)
+    for obs in observations:
+        check_observation(model, obs)
+    n = observations[0].num_images
+    if num_images is not None and num_images != n:
+        raise LeaklibError(f"num_images={num_images} but the observation is of {n} images")
+    shape = _check_shape(image_shape)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise LeaklibError(f"seed must be an integer, got {seed!r}")
+    seeds = [restart_seed(seed, r) for r in range(config.restarts)] if restart_seeds is None else list(restart_seeds)
+    if len(seeds) != config.restarts:
+        raise LeaklibError(f"restart_seeds has {len(seeds)} entries for {config.restarts} restarts")
+    dev = resolve_device(device)
+
+    params, buffers = split_state(model)
+    params = {k: v.to(dev, torch.float32) for k, v in params.items()}
+    buffers = {k: v.to(dev) for k, v in buffers.items()}
+    num_classes = _num_classes(model, params, buffers, shape, dev)
+    label_mode = _check_labels(labels, n, num_classes)
+    known = labels.to(dev, torch.long) if label_mode == "known" else None
+    lower, upper = (b.to(dev) for b in pixel_box(normalization, shape[0]))
+
+    names = list(params)
+    targets = [observed_target(o, config.fedavg, names).to(dev, torch.float32) for o in observations]
+    weights = element_weights(names, [params[k].shape for k in names], config.layer_weights, dev)
+    distance = OBJECTIVE_FUNCTIONS[config.objective]
+    train_bn = config.bn_mode == "train"
+    bn_stats = BatchNormStats(model)
+    if config.bn_prior > 0 and not bn_stats.layers:
+        raise LeaklibError("bn_prior > 0 needs a model with batch-norm layers; this one has none")
+
+    def objective(x: Tensor, label_var: Tensor | None, bufs: dict) -> tuple[Tensor, Tensor]:
+        """One restart: matching loss averaged over observations, plus the weighted priors."""
+        y = known if label_var is None else F.softmax(label_var, dim=-1)
+        matching = torch.stack([
+            distance(simulate(o, config.fedavg, model, params, {k: v.clone() for k, v in bufs.items()}
+                              if train_bn else bufs, x, y, names), t, weights)
+            for o, t in zip(observations, targets)
+        ]).mean()
+        total = matching
+        if config.tv > 0:
+            total = total + config.tv * total_variation(x)
+        if config.l2 > 0:
+            total = total + config.l2 * l2_norm(x)
+        if config.box_prior > 0:
+            total = total + config.box_prior * box_distance(x, lower, upper)
+        if config.bn_prior > 0:
+            bn_stats.recording = True
+            functional_call(model, (params, {k: v.clone() for k, v in bufs.items()}), (x,))
+            bn_stats.recording = False
+            total = total + config.bn_prior * bn_stats.penalty(buffers)
+        return total, matching
+
+    joint = label_mode == "joint"
+    r_count = config.restarts
+    bufs_in = {k: v.expand(r_count, *v.shape) for k, v in buffers.items()} if train_bn else buffers
+    step_fn = vmap(grad_and_value(objective, argnums=(0, 1) if joint else 0, has_aux=True),
+                   in_dims=(0, 0 if joint else None, 0 if train_bn else None))
+
+    def evaluate(variables: list[Tensor]) -> tuple[list[Tensor], Tensor, Tensor]:
+        grads, (total, matching) = step_fn(variables[0], variables[1] if joint else None, bufs_in)
+        return (list(grads) if joint else [grads]), total, matching
+
+    # Initial state: restart r from its own generator (CPU, so that CPU and CUDA start alike).
+    starts, label_starts = [], []
+    for s in seeds:
+        g = torch.Generator().manual_seed(s)
+        starts.append(init_images(config.init, (n, *shape), g, patch_size=config.patch_size,
+                                  lower=lower, upper=upper))
+        if joint:
+            label_starts.append(torch.randn((n, num_classes), generator=g))
+    variables = [torch.stack(starts).to(dev)] + ([torch.stack(label_starts).to(dev)] if joint else [])
+    if config.boxed:
+        variables[0] = torch.clamp(variables[0], lower, upper)
+    optimizer = make_optimizer(config.optimizer, variables, lbfgs_history=config.lbfgs_history)
+    history = torch.full((config.iterations, r_count), float("nan"), device=dev)
+    fingerprint = _fingerprint(config, seeds, shape, label_mode, known, targets)
+    start, seconds_before = 0, 0.0
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    if path is not None and path.exists():
+        state = torch.load(path, map_location=dev, weights_only=False)
+        if state.get("fingerprint") != fingerprint:
+            raise LeaklibError(f"checkpoint {str(path)!r} belongs to another attack (config, seeds, labels or "
+                               "observation differ); delete it or choose another checkpoint path")
+        variables = list(state["variables"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, seconds_before = int(state["iteration"]), float(state["seconds"])
+        history[:start] = state["history"].to(dev)
+        torch.set_rng_state(state["rng"])
+
+    def save(iteration: int, seconds: float) -> None:
+        save_torch({"fingerprint": fingerprint, "variables": variables, "optimizer": optimizer.state_dict(),
+                    "iteration": iteration, "seconds": seconds, "history": history[:iteration].cpu(),
+                    "rng": torch.get_rng_state()}, path)
+
+    milestones = config.milestones()
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    with bn_mode(model, config.bn_mode), bn_stats, \
+            tqdm(total=config.iterations, initial=start, disable=not progress, desc="attack") as bar:
+        for it in range(start, config.iterations):
+            lr = config.lr * config.lr_decay ** bisect.bisect_right(milestones, it)
+            grads, total, _ = evaluate(variables)
+            history[it] = total.detach()
+            variables = optimizer.step([v.detach() for v in variables], [g.detach() for g in grads],
+                                       total.detach(), lr)
+            if config.boxed:
+                variables[0] = torch.clamp(variables[0], lower, upper)
+            done = it + 1
+            if path is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
+                save(done, seconds_before + time.perf_counter() - t0)
+            if progress and (done % 10 == 0 or done == config.iterations):
+                bar.set_postfix(loss=f"{float(total.min()):.4g}", refresh=False)
+            bar.update(1)
+            if callback is not None:
+                callback(done, total.detach())
+        _, final_total, final_matching = evaluate(variables)
+    seconds = seconds_before + time.perf_counter() - t0
+    if path is not None and config.checkpoint_every:
+        save(config.iterations, seconds)
+
+    restart_losses = [float(v) for v in final_matching.detach().cpu()]
+    ranking = [v if v == v else float("inf") for v in restart_losses]
+    best = min(range(r_count), key=lambda r: ranking[r])
+    images = variables[0][best].detach().cpu()
+    used = known.cpu() if known is not None else variables[1][best].detach().argmax(dim=-1).cpu()
+    return AttackResult(
+        images=images, labels=used, config=config,
+        loss_history=history.cpu().T.tolist(), restart_losses=restart_losses,
+        restart_objectives=[float(v) for v in final_total.detach().cpu()], best_restart=best, seeds=seeds,
+        seconds=seconds, iterations=config.iterations, device=str(dev), label_mode=label_mode,
+        extra={"resumed_from": start} if start else {},
+    )

@@ -1,0 +1,50 @@
+"""Gradient-matching objectives on flattened, concatenated gradients.
+
+Each observation's tensors are flattened and concatenated once into one vector, in the model's
+parameter order, so that the objective is one fused reduction rather than a Python loop over layers.
+Per-layer weights become one per-element weight vector of the same length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from ..errors import LeaklibError
+
+EPS = 1e-12
+
+
+def flatten(tensors: Mapping[str, Tensor], names: list[str]) -> Tensor:
+    """Concatenate ``tensors[n]`` for ``n`` in ``names`` into one flat vector."""
+    return torch.cat([tensors[n].reshape(-1) for n in names])
+
+
+def element_weights(names: list[str], shapes: list[torch.Size], layer_weights: Mapping[str, float] | None,
+                    device: torch.device) -> Tensor | None:
+    """Per-element weights for the flattened gradient from per-layer weights (None: all layers weigh 1)."""
+    if layer_weights is None:
+        return None
+    unknown = sorted(set(layer_weights) - set(names))
+    if unknown:
+        raise LeaklibError(f"layer_weights names {unknown[:3]} are not parameters of the model; valid: {names[:5]}...")
+    parts = [torch.full((s.numel(),), float(layer_weights.get(n, 1.0))) for n, s in zip(names, shapes)]
+    return torch.cat(parts).to(device)
+
+
+def cosine_distance(g: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Inverting Gradients eq. (4): ``1 - <g, g*> / (|g| |g*|)`` over all layers (weighted inner products)."""
+    tw = target if weights is None else target * weights
+    gw = g if weights is None else g * weights
+    return 1 - (g * tw).sum() / ((g * gw).sum().sqrt() * (target * tw).sum().sqrt() + EPS)
+
+
+def euclidean_distance(g: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
+    """DLG (Zhu et al. 2019): squared Euclidean distance ``|g - g*|^2`` summed over all layers."""
+    diff = (g - target).square()
+    return diff.sum() if weights is None else (diff * weights).sum()
+
+
+OBJECTIVE_FUNCTIONS = {"cosine": cosine_distance, "euclidean": euclidean_distance}
