@@ -37,8 +37,8 @@ def _as_batch(x: Any, name: str) -> torch.Tensor:
         raise LeaklibError(f"{name} must be a torch.Tensor of images, got {type(x).__name__}")
     if x.dim() == 3:
         x = x.unsqueeze(0)
-    if x.dim() != 4:
-        raise LeaklibError(f"{name} must have shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+    if x.dim() != 4 or x.shape[0] == 0:
+        raise LeaklibError(f"{name} must have shape (N, C, H, W) with N >= 1, or (C, H, W), got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise LeaklibError(f"{name} must be a floating-point tensor in [0, 1], got dtype {x.dtype}")
     x = x.detach().to(torch.float64)

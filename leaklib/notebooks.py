@@ -9,7 +9,9 @@ whose ``metrics.json`` is newer than the notebook, with the same parameters, is 
 gallery ``figures/README.md`` is rebuilt (:func:`leaklib.references.write_gallery`).
 
 Parameters the runner fills in when a notebook's ``parameters`` cell declares them: ``profile``,
-``device``, ``strict``, ``figures_dir`` and ``references_dir``.
+``device``, ``strict``, ``figures_dir`` and ``references_dir``; with ``update_references=True`` also
+``update_references`` (which each selected notebook must then declare, and pass on to
+:func:`leaklib.references.check_and_record` as ``update``).
 """
 
 from __future__ import annotations
@@ -206,12 +208,14 @@ def run_notebooks(
     references_dir: str | os.PathLike | None = None,
     executed_dir: str | os.PathLike | None = None,
     progress_bar: bool = True,
+    update_references: bool = False,
 ) -> list[NotebookRun]:
     """Execute the selected notebooks in order, resuming finished ones; return what happened to each.
 
     ``parameters`` (user values, e.g. ``{"num_images": 4}``) must be declared in every selected notebook's
     parameters cell with a matching type; all are validated before anything runs. With ``strict``, a
-    notebook whose ``metrics.json`` has a FAIL row counts as failed.
+    notebook whose ``metrics.json`` has a FAIL row counts as failed. ``update_references`` regenerates
+    the stored reference values from this run (and always re-executes).
     """
     import papermill
 
@@ -228,7 +232,7 @@ def run_notebooks(
     user = dict(parameters or {})
     runner = {"profile": profile, "device": device, "strict": strict,
               "figures_dir": str(figures_dir), "references_dir": str(references_dir)}
-    clash = sorted(set(user) & set(runner))
+    clash = sorted(set(user) & {*runner, "update_references"})
     if clash:
         raise LeaklibError(f"set {', '.join(clash)} with the runner's own options (--profile, --device, ...), not -p")
 
@@ -237,6 +241,11 @@ def run_notebooks(
         validate_parameters(nb, user)
         declared = notebook_parameters(nb)
         params = {k: v for k, v in runner.items() if k in declared} | user
+        if update_references:
+            if "update_references" not in declared:
+                raise LeaklibError(f"notebook {nb.stem} cannot update its reference: its parameters cell "
+                                   "declares no 'update_references'")
+            params["update_references"] = True
         plans.append((nb, params))
 
     runs: list[NotebookRun] = []
@@ -244,7 +253,7 @@ def run_notebooks(
         for nb, params in plans:
             executed = executed_dir / nb.name
             metrics = figures_dir / nb.stem / "metrics.json"
-            if not fresh and _up_to_date(nb, executed, metrics, params):
+            if not (fresh or update_references) and _up_to_date(nb, executed, metrics, params):
                 failed = _failed_checks(metrics)
                 if not (strict and failed):
                     print(f"[leaklib] {nb.stem}: up to date, skipped (use --fresh to recompute)")

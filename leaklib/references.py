@@ -219,7 +219,7 @@ def write_reference(
     ref = {
         "notebook": notebook,
         "profile": profile,
-        "command": command or f"leaklib notebooks --only {notebook} --profile {profile}",
+        "command": command or f"leaklib notebooks --only {notebook} --profile {profile} --update-references",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "values": values,
         "claims": [dict(c) for c in (claims if claims is not None else old["claims"])],
@@ -384,10 +384,20 @@ def check_and_record(
     ref_dir: str | os.PathLike = DEFAULT_REF_DIR,
     figures_dir: str | os.PathLike = "figures",
     extra: Mapping[str, Any] | None = None,
+    update: bool = False,
+    tolerances: Mapping[str, float | Mapping[str, float]] | None = None,
+    claims: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Row]:
-    """A notebook's last step: load its reference, check, write metrics.json, print the table."""
+    """A notebook's last step: load its reference, check, write metrics.json, print the table.
+
+    With ``update=True`` the reference is first regenerated from ``measured`` (:func:`write_reference`,
+    keeping stored tolerances and claims unless new ones are given); its values then match by
+    construction, while the claims are still checked. metrics.json records ``reference_updated``.
+    """
+    if update:
+        write_reference(notebook, profile, measured, tolerances=tolerances, claims=claims, ref_dir=ref_dir)
     rows = check(measured, load_reference(notebook, profile, ref_dir))
-    write_metrics(notebook, profile, measured, rows, figures_dir, extra)
+    write_metrics(notebook, profile, measured, rows, figures_dir, {**dict(extra or {}), "reference_updated": update})
     print(claim_table(rows))
     return rows
 

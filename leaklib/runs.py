@@ -9,6 +9,7 @@ Paper-scale experiments (Geiping et al. 2020, Sec. 5: 100 images per setting) ar
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -111,7 +112,7 @@ def run_sweep(
                 record = None if fresh else _read_record(path)
                 if record is None:
                     start = time.perf_counter()
-                    result = fn(dict(params))
+                    result = fn(copy.deepcopy(params))  # fn cannot alter the stored params
                     record = {
                         "key": key,
                         "params": params,

@@ -21,7 +21,7 @@ from leaklib.notebooks import (
 from leaklib.references import write_reference
 
 PARAMS = 'profile = "quick"\nstrict = True\nfigures_dir = "../figures"\nreferences_dir = "references"\n' \
-         'num = 3\nscale = 0.5\nlabel = "x"\nfail = False\n'
+         'update_references = False\nnum = 3\nscale = 0.5\nlabel = "x"\nfail = False\n'
 
 BODY = """
 from pathlib import Path
@@ -35,7 +35,8 @@ measured = {"total": num * scale}
 fig, ax = plt.subplots()
 ax.plot([0, num])
 save_figure(fig, Path(figures_dir) / NAME / "line.png")
-rows = check_and_record(NAME, profile, measured, ref_dir=references_dir, figures_dir=figures_dir)
+rows = check_and_record(NAME, profile, measured, ref_dir=references_dir, figures_dir=figures_dir,
+                        update=update_references)
 assert_passed(rows, strict=strict)
 """
 
@@ -101,6 +102,15 @@ def test_bad_requests_fail_before_running(project, capsys):
         run_notebooks(parameters={"profile": "paper"}, **kw)
     with pytest.raises(LeaklibError, match="no parameter 'steps'"):
         run_notebooks(parameters={"steps": 3}, **kw)
+    with pytest.raises(LeaklibError, match="not -p"):
+        run_notebooks(parameters={"update_references": True}, **kw)
+    write_notebook(project / "notebooks", "03_plain")
+    plain = project / "notebooks" / "03_plain.ipynb"
+    nb = nbformat.read(plain, as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("update_references = False\n", "")
+    nbformat.write(nb, plain)
+    with pytest.raises(LeaklibError, match="03_plain cannot update its reference"):
+        run_notebooks(update_references=True, **kw)
     rc = main(["notebooks", "--notebooks-dir", str(project / "notebooks"), "--only", "9"])
     assert rc == 2 and "valid notebooks: 01_good, 02_bad" in capsys.readouterr().err
     rc = main(["notebooks", "--notebooks-dir", str(project / "notebooks"), "-p", "num", "x"])
@@ -153,3 +163,17 @@ def test_parameters_strictness_and_fresh(project, monkeypatch):
     assert runs[0].status == "skipped"
     runs = run_notebooks(only=["good"], parameters={"num": 4}, strict=False, fresh=True, **kw)
     assert runs[0].status == "ran" and (nbdir / "executed" / "01_good.ipynb").stat().st_mtime > executed_time
+
+
+@pytest.mark.notebook
+def test_update_references(project, monkeypatch):
+    kw = run_kw(project, monkeypatch)
+    ref_path = project / "notebooks" / "references" / "01_good.quick.json"
+    runs = run_notebooks(only=["01"], parameters={"num": 4}, update_references=True, **kw)
+    assert runs[0].status == "ran"
+    ref = json.loads(ref_path.read_text())
+    assert ref["values"]["total"] == {"value": 2.0, "tolerance": 0.01}  # new value, kept tolerance
+    assert ref["claims"][0]["id"] == "positive" and "--update-references" in ref["command"]
+    assert json.loads((project / "figures" / "01_good" / "metrics.json").read_text())["reference_updated"]
+    runs = run_notebooks(only=["01"], parameters={"num": 4}, **kw)  # checks against the new reference
+    assert runs[0].status == "ran" and not runs[0].failed_checks

@@ -179,3 +179,16 @@ def test_check_and_record_then_gallery(tmp_path):
     assert "## 03_trained" in text and "4/4 checks passed" in text
     assert "](03_trained/psnr.png)" in text and "| PASS | trained-lower |" in text
     assert "## 05_empty" in text and "No metrics.json" in text
+
+
+def test_check_and_record_update_regenerates_values_but_still_checks_claims(tmp_path):
+    refs, figs = tmp_path / "refs", tmp_path / "figures"
+    make_ref(refs)
+    measured = {"psnr_untrained": 11.0, "psnr_trained": 14.0, "label_accuracy": 1.0, "psnrs": [11.0]}
+    rows = check_and_record("03_trained", "quick", measured, ref_dir=refs, figures_dir=figs, update=True)
+    ref = load_reference("03_trained", "quick", refs)
+    assert ref["values"]["psnr_trained"] == {"value": 14.0, "rel_tolerance": 0.1}
+    status = {r.id: r.status for r in rows}
+    assert status["psnr_untrained"] == "PASS" and status["psnr_trained"] == "PASS"
+    assert status["trained-lower"] == "FAIL"  # the claim is not "updated" away
+    assert json.loads((figs / "03_trained" / "metrics.json").read_text())["reference_updated"] is True
