@@ -152,3 +152,17 @@ def test_batch_metrics_means_match_per_image_values():
     assert out["mse"] == pytest.approx(mse(recon, true).mean().item())
     assert out["ssim"] == pytest.approx(ssim(recon, true).mean().item())
     assert 15 < out["psnr"] < 40
+
+
+def test_ssim_and_psnr_match_scikit_image_when_available():
+    # Optional cross-check with an independent implementation (not a leaklib dependency).
+    skm = pytest.importorskip("skimage.metrics")
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    for i in range(2):
+        a, b = x[i].double().numpy(), y[i].double().numpy()
+        ref = skm.structural_similarity(a, b, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False)
+        assert ssim(x[i], y[i]).item() == pytest.approx(ref, rel=1e-10)
+        assert psnr(x[i], y[i]).item() == pytest.approx(skm.peak_signal_noise_ratio(a, b, data_range=1.0))
