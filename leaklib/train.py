@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ def train(
         correct = torch.zeros((), dtype=torch.int64, device=dev)
         t0 = time.perf_counter()
         bar = tqdm(range(steps), desc=f"{config.model} epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=False)
+                   leave=False, mininterval=0.5 if sys.stderr.isatty() else 30)
         for step in bar:
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             x01 = images[idx].float().div(255)
