@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
 from torch import nn
 
+from leaklib.cli import main
 from leaklib.errors import LeaklibError
 from leaklib.fl import fedsgd_update
-from leaklib.models import build, last_linear, list_models
+from leaklib.models import build, last_linear, list_models, save_trained, trained_path
 
 # one small instance per family (keras-cifar-cnn is tested in test_models_keras.py)
 SMALL = ["lenet-zhu", "convnet-4", "resnet20", "resnet20-4", "resnet18", "mlp-16"]
@@ -32,7 +35,7 @@ def test_forward_and_fedsgd_gradient(name: str) -> None:
     assert obs.gradient[w].abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", ["lenet-zhu", "convnet-4", "resnet20"])
+@pytest.mark.parametrize("name", ["lenet-zhu", "convnet-4", "resnet20", "resnet18"])
 def test_circular_padding_differs_from_zeros(name: str) -> None:
     zeros, circ = build(name, seed=1), build(name, seed=1, padding="circular")
     for a, b in zip(zeros.state_dict().values(), circ.state_dict().values(), strict=True):
@@ -105,3 +108,17 @@ def test_last_linear_error_when_model_ends_otherwise() -> None:
     with pytest.raises(LeaklibError, match="does not end in an nn.Linear"):
         last_linear(nn.Sequential(nn.Linear(4, 4), nn.Conv2d(1, 1, 1)))
     assert last_linear(nn.Sequential(nn.Linear(4, 2, bias=False))) == ("0.weight", None)
+
+
+def test_models_list_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("LEAKLIB_CACHE", str(tmp_path))
+    save_trained(build("resnet20-4"), trained_path("resnet20-4", "cifar10"), {"name": "resnet20-4"})
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    for pattern in list_models():
+        assert pattern in out
+    row = next(line for line in out.splitlines() if line.startswith("resnet{20"))
+    count = sum(p.numel() for p in build("resnet20-4").parameters())
+    assert f"{count:,}" in row and "3x32x32" in row and "yes (cifar10, cached)" in row
+    assert "leaklib train --model lenet-zhu --dataset cifar10" in out
+    assert "cifar10/resnet20-4.pt" in out
