@@ -1,4 +1,4 @@
-"""The ConvNet of Inverting Gradients (Sec. 5, Table 1): eight 3x3 conv-BN-ReLU layers and a linear layer.
+"""The ConvNet of Inverting Gradients (Sec. 5): eight 3x3 conv-BN-ReLU layers and a linear layer.
 
 Channels w, 2w, 2w, 4w, 4w, 4w, (max-pool 3), 4w, 4w, (max-pool 3), flatten, linear. ``convnet`` is width 64,
 the width Inverting Gradients uses; ``convnet-{w}`` sets another width.

@@ -1,4 +1,4 @@
-"""LeNet of DLG (Zhu et al. 2019), the shallow smooth network of Inverting Gradients, Sec. 5 (Table 1).
+"""LeNet of DLG (Zhu et al. 2019), the shallow smooth network Inverting Gradients compares against (Sec. 5).
 
 Sigmoid activations, three 5x5 convolutions with 12 channels (strides 2, 2, 1; padding 2) and one fully
 connected layer. DLG initialises every weight and bias uniformly in [-0.5, 0.5]; that init is part of why
