@@ -2,7 +2,7 @@
 
 The papers attack *trained* networks as well as untrained ones (trained ResNets give lower PSNR yet
 recognisable images). This is a plain, standard CIFAR recipe: SGD with Nesterov momentum 0.9, weight decay
-5e-4, batch 128, learning rate 0.1 divided by 10 at 3/8, 5/8 and 7/8 of the epochs, random crops (pad 4)
+5e-4, batch 128, learning rate 0.1 (0.01 for the sigmoid LeNet) divided by 10 at 3/8, 5/8 and 7/8 of the epochs, random crops (pad 4)
 and horizontal flips. After every epoch a resumable checkpoint (model, optimizer, epoch, generator state)
 is written atomically; a rerun continues from it. The final weights go to the cache where
 ``leaklib.models.build(name, trained=True)`` finds them.
@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .errors import LeaklibError, check_choice, check_positive
 from .io import save_torch
-from .models import build
+from .models import build, default_lr
 from .models.checkpoint import DEFAULT_TRAIN_EPOCHS, cache_dir, read_torch, save_trained, trained_path
 from .runtime import provenance, resolve_device
 
@@ -40,12 +40,16 @@ class TrainConfig:
     dataset: str
     epochs: int = DEFAULT_TRAIN_EPOCHS
     batch_size: int = 128
-    lr: float = 0.1
+    lr: float | None = None  # None: the model family's default (leaklib.models.default_lr)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     seed: int = 0
     padding: str = "zeros"
     augment: bool = True
+
+    def resolved(self) -> TrainConfig:
+        """This config with ``lr`` filled in from the model's default."""
+        return self if self.lr is not None else dataclasses.replace(self, lr=default_lr(self.model))
 
     def check(self) -> None:
         check_choice("dataset", self.dataset, TRAINABLE_DATASETS)
@@ -144,6 +148,7 @@ def train(
 
     from .data import load_dataset
 
+    config = config.resolved()
     config.check()
     dev = resolve_device(device)
     train_ds = load_dataset(config.dataset, root, split="train", download=download)

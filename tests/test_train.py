@@ -76,7 +76,7 @@ def test_resume_equals_an_uninterrupted_run(data_root: Path, tmp_path: Path, mon
 def test_rerun_with_other_settings_is_refused(data_root: Path) -> None:
     config = TrainConfig("lenet-zhu", "cifar10", epochs=1, batch_size=16)
     train(config, device="cpu", root=data_root, progress=False)
-    with pytest.raises(LeaklibError, match="lr=0.1, not 0.05"):
+    with pytest.raises(LeaklibError, match="lr=0.01, not 0.05"):
         train(dataclasses.replace(config, epochs=2, lr=0.05), device="cpu", root=data_root, progress=False)
 
 

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, choices=TRAINABLE_DATASETS)
     p.add_argument("--epochs", type=int, default=DEFAULT_TRAIN_EPOCHS)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.1; 0.01 for lenet-zhu)")
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--padding", choices=PADDINGS, default="zeros")

@@ -32,6 +32,7 @@ class Family:
     conv: bool = True  # whether ``padding`` applies
     fixed_classes: int | None = None  # a pretrained port with a fixed head
     torchvision_weights: bool = False  # ImageNet weights exist in torchvision (width 1)
+    train_lr: float = 0.1  # default learning rate of ``leaklib train`` for this family
 
 
 def _keras(spec: dict[str, int], num_classes: int, image_shape: Shape) -> nn.Module:
@@ -44,7 +45,8 @@ _ALT = "|".join
 FAMILIES: tuple[Family, ...] = (
     Family("lenet-zhu", r"lenet-zhu", "lenet-zhu",
            lambda s, k, shape: LeNetZhu(k, shape),
-           "DLG's LeNet: 3 sigmoid convs (12 ch) + linear, U(-0.5, 0.5) init"),
+           "DLG's LeNet: 3 sigmoid convs (12 ch) + linear, U(-0.5, 0.5) init",
+           train_lr=0.01),  # at 0.1 its sigmoids saturate and it stays at chance (measured on Fashion-MNIST)
     Family("convnet[-{width}]", r"convnet(?:-(?P<width>[1-9]\d*))?", "convnet",
            lambda s, k, shape: ConvNet(s.get("width") or DEFAULT_WIDTH, k, shape),
            f"Inverting Gradients' ConvNet, 8 conv-BN-ReLU layers (default width {DEFAULT_WIDTH})"),
@@ -80,3 +82,8 @@ def resolve(name: str) -> tuple[Family, dict[str, int]]:
         if m:
             return family, {k: int(v) for k, v in m.groupdict().items() if v is not None}
     raise LeaklibError(f"unknown model {name!r}; valid models: {', '.join(patterns())}")
+
+
+def default_lr(name: str) -> float:
+    """The learning rate ``leaklib train`` uses for ``name`` unless told otherwise."""
+    return resolve(name)[0].train_lr
