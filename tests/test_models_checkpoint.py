@@ -33,6 +33,7 @@ def test_trained_loads_cached_weights() -> None:
     assert path.parent.parent.parent.name == "cache"
     model = build("resnet20", trained=True)
     assert model.trained
+    assert torch.equal(build("resnet20", trained=True, dataset="cifar10-sample").fc.weight, model.fc.weight)
     for k, v in source.state_dict().items():
         assert torch.equal(model.state_dict()[k], v)
     assert not torch.equal(build("resnet20", seed=3).conv1.weight, model.conv1.weight)

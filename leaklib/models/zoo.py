@@ -47,7 +47,7 @@ def _torchvision_state(name: str, spec: dict[str, int]) -> dict[str, torch.Tenso
 def _trained_state(family: Family, name: str, spec: dict[str, int], num_classes: int, padding: str,
                    dataset: str | None) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
     """Weights for ``trained=True``: the ``leaklib train`` cache, else torchvision (ImageNet ResNets)."""
-    dataset = dataset or ckpt.default_dataset(num_classes)
+    dataset = dataset.removesuffix("-sample") if dataset else ckpt.default_dataset(num_classes)
     path = ckpt.trained_path(name, dataset, padding)
     if path.is_file():
         state, meta = ckpt.load_checkpoint(path)
@@ -79,7 +79,8 @@ def build(
     """Build model ``name`` (see :func:`list_models`) for normalised (N, C, H, W) images, in eval mode.
 
     Weights are initialised from ``seed`` without touching the global RNG. ``trained=True`` loads the weights
-    ``leaklib train`` cached for ``dataset`` (default: cifar10 for 10 classes, cifar100 for 100; ImageNet
+    ``leaklib train`` cached for ``dataset`` (``cifar10-sample`` means cifar10; default: cifar10 for 10
+    classes, cifar100 for 100; ImageNet
     ResNets with 1000 classes fall back to torchvision's weights); ``checkpoint=PATH`` loads that file instead.
     ``image_shape`` (C, H, W) defaults to the checkpoint's, else the family's (3, 32, 32; ImageNet: 3, 224, 224).
     The module carries ``.name``, ``.num_classes``, ``.image_shape``, ``.padding`` and ``.trained``.
