@@ -98,3 +98,5 @@ def test_hash_mismatch_and_options(tmp_path: Path) -> None:
         build("keras-cifar-cnn", num_classes=100)
     with pytest.raises(LeaklibError, match="padding"):
         build("keras-cifar-cnn", padding="circular")
+    with pytest.raises(LeaklibError, match="shape"):
+        build("keras-cifar-cnn", image_shape=(1, 28, 28))

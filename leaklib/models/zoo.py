@@ -109,6 +109,8 @@ def build(
     shape = tuple(image_shape or meta.get("image_shape") or family.image_shape)
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
         raise LeaklibError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    if family.fixed_classes is not None and shape != family.image_shape:
+        raise LeaklibError(f"{name} takes images of shape {family.image_shape}, got image_shape={shape}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
