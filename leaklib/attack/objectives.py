@@ -35,16 +35,19 @@ def element_weights(names: list[str], shapes: list[torch.Size], layer_weights: M
 
 
 def cosine_distance(g: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Inverting Gradients eq. (4): ``1 - <g, g*> / (|g| |g*|)`` over all layers (weighted inner products)."""
+    """Inverting Gradients eq. (4): ``1 - <g, g*> / (|g| |g*|)`` over all layers (weighted inner products).
+
+    Written with dot products (one fused reduction each, also under ``vmap``), not element-wise products.
+    """
     tw = target if weights is None else target * weights
     gw = g if weights is None else g * weights
-    return 1 - (g * tw).sum() / ((g * gw).sum().sqrt() * (target * tw).sum().sqrt() + EPS)
+    return 1 - (g @ tw) / ((g @ gw).sqrt() * (target @ tw).sqrt() + EPS)
 
 
 def euclidean_distance(g: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
     """DLG (Zhu et al. 2019): squared Euclidean distance ``|g - g*|^2`` summed over all layers."""
-    diff = (g - target).square()
-    return diff.sum() if weights is None else (diff * weights).sum()
+    diff = g - target
+    return diff @ diff if weights is None else (diff * weights) @ diff
 
 
 OBJECTIVE_FUNCTIONS = {"cosine": cosine_distance, "euclidean": euclidean_distance}

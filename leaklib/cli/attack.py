@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="batch norm on running (eval) or batch (train) statistics, for client and attacker")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (1 is fastest on a machine shared with other jobs)")
     p.add_argument("--checkpoint-every", type=int, default=0, help="save DIR/attack.pt every N iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output directory")
@@ -73,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import provenance, resolve_device
 
     out = ensure_writable_dir(args.out)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise LeaklibError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     config = config_from_args(args)
     device = resolve_device(args.device)
     dataset = load_dataset(args.dataset)
