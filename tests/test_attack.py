@@ -309,3 +309,23 @@ def test_train_mode_batch_norm_and_bn_prior():
     with pytest.raises(LeaklibError, match="batch-norm layers"):
         invert(TinyMLP(), fedsgd_update(TinyMLP(), x, y), y, quick(bn_prior=1.0), image_shape=SHAPE,
                progress=False)
+
+
+def test_progress_bar_shows_the_loss(capsys):
+    model = TinyConv()
+    x, y = batch(1)
+    invert(model, fedsgd_update(model, x, y), y, quick(iterations=10), image_shape=SHAPE, progress=True)
+    err = capsys.readouterr().err
+    assert "attack" in err and "loss=" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu():
+    model = TinyConv()
+    x, y = batch(2)
+    obs = fedsgd_update(model, x, y)
+    cfg = quick(restarts=2, optimizer="adam", lr=0.01, iterations=5)
+    cpu = invert(model, obs, y, cfg, image_shape=SHAPE, progress=False, device="cpu")
+    gpu = invert(model, obs, y, cfg, image_shape=SHAPE, progress=False, device="cuda")
+    assert gpu.device.startswith("cuda") and gpu.images.device.type == "cpu"
+    assert torch.allclose(cpu.images, gpu.images, atol=1e-3)
