@@ -1,0 +1,199 @@
+"""The label-recovery benchmark: every rule on the same client updates, side by side.
+
+Each trial draws a batch (seed + trial; augmented copies only where the dataset lacks the images the pattern
+needs), builds the model (untrained: freshly initialised with seed + trial; trained: once), lets the client
+compute its FedSGD gradient or FedAvg update, and asks each rule for the labels. Reported per rule: label
+accuracy (multiset overlap / K, Geng et al. Sec. 5), the rate of batches whose counts are all right, the mean
+absolute count error per class, and the seconds per call.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import LeaklibError, check_choice, check_positive
+from ..fl import fedavg_update, fedsgd_update
+from ..io import ensure_writable_dir, save_figure, write_json
+from ..runtime import provenance, resolve_device, seed_everything
+from .rules import RULES, labels_to_counts, recover_labels, resolve_rule, rule_options
+
+SETTINGS = ("fedsgd", "fedavg")
+
+
+def parse_rules(rules: str | list[str]) -> list[str]:
+    """``"all"`` (every rule but the oracle, plus ``best``) or a comma-separated list of rule names."""
+    if isinstance(rules, str):
+        if rules.strip() == "all":
+            return [r for r in RULES if r != "oracle"] + ["best"]
+        rules = [r.strip() for r in rules.split(",") if r.strip()]
+    if not rules:
+        raise LeaklibError("no label rule given; pass --rules all or a comma-separated list such as geng,yin")
+    for r in rules:
+        resolve_rule(r)
+    return list(dict.fromkeys(rules))
+
+
+def _draw_batch(ds, size: int, pattern: str, seed: int):
+    """make_batch without augmentation, or with it when the dataset lacks the images the pattern needs."""
+    from ..data import make_batch
+
+    try:
+        return make_batch(ds, size, pattern, seed)
+    except LeaklibError as e:
+        if "augment=True" not in str(e):
+            raise
+        return make_batch(ds, size, pattern, seed, augment=True)
+
+
+def _label_accuracy(pred: torch.Tensor, true: torch.Tensor) -> float:
+    try:
+        from ..metrics import label_accuracy
+    except ImportError:  # pragma: no cover - metrics is part of leaklib
+        return float(torch.minimum(labels_to_counts(pred, 1 + int(max(pred.max(), true.max()))),
+                                   labels_to_counts(true, 1 + int(max(pred.max(), true.max())))).sum()) / len(true)
+    return float(label_accuracy(pred, true))
+
+
+def benchmark(
+    dataset: str,
+    model: str,
+    *,
+    trained: bool = False,
+    setting: str = "fedsgd",
+    epochs: int = 1,
+    local_batch: int | None = None,
+    local_lr: float = 0.01,
+    batch_size: int = 8,
+    pattern: str = "unique",
+    trials: int = 10,
+    rules: str | list[str] = "all",
+    seed: int = 0,
+    bn: str = "eval",
+    device: str = "cpu",
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run every rule on ``trials`` client updates; return (and write to ``out/labels.json``) the table.
+
+    ``setting`` fedsgd: one gradient of the batch; fedavg: ``epochs`` local epochs of SGD with mini-batches of
+    ``local_batch`` (default the whole batch) at ``local_lr``, read through Geng's pseudo-gradient.
+    """
+    from ..data import load_dataset
+    from ..models import build
+
+    check_choice("setting", setting, SETTINGS)
+    check_positive("trials", trials)
+    check_positive("batch size", batch_size)
+    check_positive("epochs", epochs)
+    check_positive("local learning rate", local_lr, integer=False)
+    if local_batch is not None:
+        check_positive("local batch", local_batch)
+    rule_names = parse_rules(rules)
+    dev = resolve_device(device)
+    if out is not None:
+        out = ensure_writable_dir(out)
+    seed_everything(seed)
+    ds = load_dataset(dataset)
+    fixed_model = build(model, ds.num_classes, trained=True, seed=seed, image_shape=ds.image_shape) if trained else None
+
+    rows: dict[str, dict[str, list]] = {r: {"acc": [], "exact": [], "err": [], "sec": [], "warn": []} for r in rule_names}
+    skipped: dict[str, str] = {}
+    augmented = 0
+    for trial in range(trials):
+        batch = _draw_batch(ds, batch_size, pattern, seed + trial)
+        augmented += bool(batch.augmented)
+        net = fixed_model if trained else build(model, ds.num_classes, seed=seed + trial, image_shape=ds.image_shape)
+        net = net.to(dev)
+        images, labels = batch.images.to(dev), batch.labels.to(dev)
+        if setting == "fedsgd":
+            obs = fedsgd_update(net, images, labels, bn=bn)
+        else:
+            obs = fedavg_update(net, images, labels, epochs=epochs, batch_size=local_batch, lr=local_lr, bn=bn)
+        true = batch.labels.cpu()
+        true_counts = labels_to_counts(true, ds.num_classes)
+        context = {"image_shape": tuple(ds.image_shape), "normalization": ds.normalization, "bn": bn}
+        for r in rule_names:
+            if r in skipped:
+                continue
+            opts = {k: v for k, v in context.items() if k in rule_options(r)}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                t0 = time.perf_counter()
+                try:
+                    pred = recover_labels(r, net, obs, batch_size, seed=seed + trial, true_labels=true, **opts)
+                except LeaklibError as e:
+                    skipped[r] = str(e)
+                    continue
+                seconds = time.perf_counter() - t0
+            pred_counts = labels_to_counts(pred, ds.num_classes)
+            row = rows[r]
+            row["acc"].append(_label_accuracy(pred, true))
+            row["exact"].append(bool(torch.equal(pred_counts, true_counts)))
+            row["err"].append(float((pred_counts - true_counts).abs().double().mean()))
+            row["sec"].append(seconds)
+            row["warn"].extend(str(w.message) for w in caught)
+
+    table: dict[str, Any] = {}
+    for r in rule_names:
+        row = rows[r]
+        if r in skipped and not row["acc"]:
+            table[r] = {"skipped": skipped[r]}
+            continue
+        n = len(row["acc"])
+        table[r] = {
+            "label_accuracy": sum(row["acc"]) / n,
+            "exact_rate": sum(row["exact"]) / n,
+            "count_error": sum(row["err"]) / n,
+            "seconds": sum(row["sec"]) / n,
+            "trials": n,
+            "per_trial_accuracy": row["acc"],
+        }
+        if r == "best":
+            table[r]["alias_of"] = resolve_rule("best")
+        if row["warn"]:
+            table[r]["warnings"] = sorted(set(row["warn"]))
+    config = {
+        "dataset": dataset, "model": model, "trained": trained, "setting": setting, "batch_size": batch_size,
+        "pattern": pattern, "trials": trials, "rules": rule_names, "seed": seed, "bn": bn,
+        "augmented_trials": augmented,
+        "augmented_note": (f"{augmented} of {trials} batches hold flipped/shifted copies: {dataset} lacks the "
+                           f"images pattern {pattern} needs") if augmented else "no augmentation",
+    }
+    if setting == "fedavg":
+        config.update(epochs=epochs, local_batch=local_batch or batch_size, local_lr=local_lr)
+    result = {"rules": table, "config": config, "provenance": provenance(dev, seed)}
+    if out is not None:
+        write_json(Path(out) / "labels.json", result)
+        fig = figure(result)
+        save_figure(fig, Path(out) / "labels.png")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return result
+
+
+def figure(result: dict[str, Any]):
+    """Bar plot: label accuracy and exact-count rate per rule (skipped rules left out)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = {r: v for r, v in result["rules"].items() if "label_accuracy" in v}
+    names = list(rows)
+    x = torch.arange(len(names)).numpy()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * max(len(names), 1), 3.2))
+    ax.bar(x - 0.2, [rows[r]["label_accuracy"] for r in names], width=0.4, label="label accuracy")
+    ax.bar(x + 0.2, [rows[r]["exact_rate"] for r in names], width=0.4, label="exact counts")
+    ax.set_xticks(x, names, rotation=30)
+    ax.set_ylim(0, 1.05)
+    c = result["config"]
+    ax.set_title(f"{c['dataset']} {c['model']}{' (trained)' if c['trained'] else ''} {c['setting']} "
+                 f"K={c['batch_size']} {c['pattern']}", fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,427 @@
+"""Label-recovery rules: each reads the last linear layer's gradient and returns the K labels, sorted.
+
+Notation (head.py): C classes, K images, dW (C x d) and db (C) the gradient of the final layer
+z = W h + b for the mean loss over the batch, row sums S_c = sum_j dW[c, j], n_c the count of label c.
+With softmax cross-entropy, ``S_c = (1/K) sum_k (p_kc - y_kc) ||h_k||_1`` for non-negative h (Geng et al.
+2021, Eq. 5) and ``db_c = (1/K) sum_k (p_kc - y_kc)``.
+
+A ReLU after the final layer (the Keras CIFAR CNN: logits >= 0) multiplies the per-sample gradient of
+class c by 1[z_kc > 0]. Classes the model rejects (negative logit) then contribute nothing: the sign rules
+(``idlg``, ``analytic``, ``yin``, ``llg``) keep working as long as each true class has a positive logit,
+but the count rules (``geng``, ``ilrg``, ``bias``) see too little positive mass from the absent classes and
+mis-estimate counts; the rules warn when they detect such a head on dummy inputs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import LeaklibError, unknown
+from ..fl import Observation
+from .head import LastLayer, dummy_statistics, head_probabilities, last_layer_gradient, num_images_of
+
+Obs = Observation | Sequence[Observation]
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def counts_to_labels(counts: Tensor) -> Tensor:
+    """Label counts (C,) -> the sorted LongTensor of labels (class c repeated n_c times)."""
+    counts = counts.round().long().clamp_min(0)
+    return torch.repeat_interleave(torch.arange(counts.numel()), counts)
+
+
+def labels_to_counts(labels: Tensor | Sequence[int], num_classes: int) -> Tensor:
+    """The inverse of :func:`counts_to_labels`: counts (C,) of a label list."""
+    return torch.bincount(torch.as_tensor(labels, dtype=torch.long).flatten(), minlength=num_classes)
+
+
+def round_counts(estimate: Tensor, total: int) -> Tensor:
+    """Round real-valued counts to non-negative integers summing to ``total``.
+
+    Round to nearest, then repair the sum one unit at a time at the class whose rounding error is largest
+    relative to its estimate (Geng et al.'s code ranks classes by relative rounding error; we measure it as
+    ``(estimate - count) / max(estimate, 1)`` so that classes estimated near zero are not picked first).
+    """
+    est = estimate.detach().double().clamp_min(0)
+    counts = est.round()
+    scale = est.clamp_min(1.0)
+    while counts.sum() < total:
+        counts[torch.argmax((est - counts) / scale)] += 1
+    while counts.sum() > total:
+        err = (counts - est) / scale
+        err[counts <= 0] = -math.inf
+        counts[torch.argmax(err)] -= 1
+    return counts.long()
+
+
+def _row_sums(dW: Tensor) -> Tensor:
+    return dW.sum(1)
+
+
+def _need_distinct(rule: str, K: int, C: int) -> None:
+    if K > C:
+        raise LeaklibError(
+            f"rule {rule!r} returns distinct labels and cannot serve K={K} images from {C} classes; "
+            "use a count rule (llg, geng, ilrg, bias, best)"
+        )
+
+
+def _dummy(model: nn.Module, K: int, seed: int, image_shape, normalization, num_dummy, bn: str) -> object:
+    """Dummy-input statistics of Geng et al. (uniform images of the batch's shape)."""
+    shape = image_shape if image_shape is not None else getattr(model, "image_shape", None)
+    if shape is None:
+        raise LeaklibError("this rule feeds dummy images to the model and needs image_shape=(C, H, W)")
+    n = K if num_dummy is None else num_dummy
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise LeaklibError(f"num_dummy must be a positive integer, got {num_dummy!r}")
+    stats = dummy_statistics(model, tuple(shape), n, seed=seed, normalization=normalization, bn=bn)
+    if stats.head != "identity":
+        warnings.warn(
+            f"the model applies {stats.head!r} to its final linear output (e.g. a ReLU on the logits): "
+            "classes with a negative logit send no gradient, so count estimates are biased",
+            stacklevel=4,
+        )
+    return stats
+
+
+# ------------------------------------------------------------------------------------------------- rules
+def idlg(model: nn.Module, observation: Obs, num_images: int | None = None) -> Tensor:
+    """iDLG (Zhao et al. 2020): K = 1, the class whose row of dW has a negative sum.
+
+    Assumes one image and non-negative inputs to the final layer (post-ReLU), so S_c = (p_c - y_c)||h||_1
+    is negative for the true class only. Picks the most negative row sum. K > 1 is an error.
+    """
+    K = num_images_of(observation, num_images)
+    if K != 1:
+        raise LeaklibError(f"rule 'idlg' recovers a single label (K = 1), got K={K}; use a batch rule")
+    dW, _, _ = last_layer_gradient(model, observation)
+    return torch.argmin(_row_sums(dW)).reshape(1).long()
+
+
+def analytic(model: nn.Module, observation: Obs, num_images: int | None = None) -> Tensor:
+    """Bias rule: the classes with a negative bias gradient db_c = mean_k (p_kc - y_kc) (distinct labels).
+
+    Assumes distinct labels and a final linear layer with bias; db_c < 0 exactly when sum_k p_kc < n_c, which
+    holds for every present class while the batch mean of p_c stays below 1/K. Returns the K most negative
+    classes (all negatives first), so it needs K <= C.
+    """
+    K = num_images_of(observation, num_images)
+    dW, db, layer = last_layer_gradient(model, observation)
+    if db is None:
+        raise LeaklibError(
+            f"rule 'analytic' reads the bias gradient but the final layer {layer.weight_name!r} has no bias; "
+            "use idlg, yin, llg or geng"
+        )
+    _need_distinct("analytic", K, dW.shape[0])
+    return torch.sort(torch.argsort(db)[:K]).values
+
+
+def yin(model: nn.Module, observation: Obs, num_images: int | None = None) -> Tensor:
+    """GradInversion (Yin et al. 2021, Eq. 4): the K classes whose dW row has the most negative minimum entry.
+
+    Assumes distinct labels (K <= C) and non-negative features, so only present classes get negative entries.
+    """
+    K = num_images_of(observation, num_images)
+    dW, _, _ = last_layer_gradient(model, observation)
+    _need_distinct("yin", K, dW.shape[0])
+    return torch.sort(torch.argsort(dW.min(1).values)[:K]).values
+
+
+def llg(model: nn.Module, observation: Obs, num_images: int | None = None) -> Tensor:
+    """LLG (Wainakh et al. 2022): every class with a negative row sum once, then repeated picks of the minimum.
+
+    The impact of one image is estimated as ``m = (sum of the negative row sums / K) * (1 + 1/C)``; each pick
+    subtracts m from that class's row sum, so a class can be picked again (counts). Assumes non-negative
+    features and roughly equal per-image impact. When more than K classes are negative the K most negative win.
+    """
+    K = num_images_of(observation, num_images)
+    dW, _, _ = last_layer_gradient(model, observation)
+    g = _row_sums(dW).clone()
+    C = g.numel()
+    negative = torch.nonzero(g < 0).flatten()
+    if negative.numel() == 0:
+        raise LeaklibError("rule 'llg' found no class with a negative row sum: features are not non-negative?")
+    impact = g[negative].sum() / K * (1 + 1 / C)
+    picks = negative[torch.argsort(g[negative])][:K].tolist()
+    g[picks] -= impact
+    while len(picks) < K:
+        c = int(torch.argmin(g))
+        picks.append(c)
+        g[c] -= impact
+    return torch.sort(torch.tensor(picks, dtype=torch.long)).values
+
+
+def geng(
+    model: nn.Module,
+    observation: Obs,
+    num_images: int | None = None,
+    *,
+    seed: int = 0,
+    image_shape: Sequence[int] | None = None,
+    normalization=None,
+    num_dummy: int | None = None,
+    bn: str = "eval",
+) -> Tensor:
+    """Geng et al. (2021, Sec. 4.1, Eq. 8): zero-shot counts n_c = K p_c - K S_c / O, rounded to sum K.
+
+    p_c (mean softmax) and O (mean ||h||_1 of the final layer's input) come from ``num_dummy`` (default K)
+    uniform-random images of the batch's shape (``image_shape``; mapped through ``normalization`` if given)
+    fed to the global model w_0. FedAvg uses the pseudo-gradient (w_0 - w_T) / (lr * steps) for dW.
+    Assumes non-negative features and that p_kc and ||h_k||_1 of the real images are close to their
+    dummy-input means (best on untrained models). Handles repeated labels.
+    """
+    K = num_images_of(observation, num_images)
+    dW, _, _ = last_layer_gradient(model, observation)
+    stats = _dummy(model, K, seed, image_shape, normalization, num_dummy, bn)
+    if stats.mean_feature_sum <= 0:
+        raise LeaklibError("rule 'geng' measured a zero feature sum O on dummy inputs; cannot divide by it")
+    estimate = K * stats.mean_softmax - K * _row_sums(dW) / stats.mean_feature_sum
+    return counts_to_labels(round_counts(estimate, K))
+
+
+def bias(
+    model: nn.Module,
+    observation: Obs,
+    num_images: int | None = None,
+    *,
+    seed: int = 0,
+    image_shape: Sequence[int] | None = None,
+    normalization=None,
+    num_dummy: int = 64,
+    bn: str = "eval",
+) -> Tensor:
+    """leaklib's bias-count rule: n_c = K (p_c - db_c), Geng's estimate with the bias gradient for S_c / O.
+
+    Since K db_c = sum_k p_kc - n_c exactly, the only approximation left is p_c (mean softmax over the batch,
+    estimated on ``num_dummy`` uniform dummy images); Geng's feature-sum approximation O_k ~ O disappears.
+    Needs a bias in the final layer; handles repeated labels; best on untrained models.
+    """
+    K = num_images_of(observation, num_images)
+    _, db, layer = last_layer_gradient(model, observation)
+    if db is None:
+        raise LeaklibError(
+            f"rule 'bias' reads the bias gradient but the final layer {layer.weight_name!r} has no bias; use geng"
+        )
+    stats = _dummy(model, K, seed, image_shape, normalization, num_dummy, bn)
+    return counts_to_labels(round_counts(K * (stats.mean_softmax - db), K))
+
+
+def _class_probabilities(dW: Tensor, db: Tensor, layer: LastLayer, head: str) -> tuple[Tensor, Tensor, Tensor]:
+    """iLRG's per-class mean embeddings e_c = dW_c / db_c; the softmax P (C x C) and gradient mask on them.
+
+    The mask is 1 for a plain linear head; for a ReLU head it is 1[z_c(e_j) > 0] (no gradient below zero).
+    """
+    ok = db.abs() > 1e-12
+    emb = torch.zeros_like(dW)
+    emb[ok] = dW[ok] / db[ok, None]
+    P = head_probabilities(layer, emb, head)
+    if head == "relu":
+        W = layer.module.weight.detach().double().cpu()
+        b = layer.module.bias.detach().double().cpu()
+        mask = (emb @ W.T + b > 0).double()
+    else:
+        mask = torch.ones_like(P)
+    return P, mask, ok
+
+
+def _solve_counts(P: Tensor, mask: Tensor, db: Tensor, K: int, classes: Tensor) -> Tensor:
+    """Least squares for counts n over ``classes``: sum n = K, K db_i = sum_j n_j M_j[i] (P_j[i] - [i = j])."""
+    m = classes.numel()
+    cols = (P[classes] * mask[classes]).T.clone()  # (C, m): column j is the gradient of one image of class j
+    cols[classes, torch.arange(m)] -= mask[classes, classes]
+    A = torch.cat([torch.ones(1, m, dtype=P.dtype), cols])
+    rhs = torch.cat([torch.tensor([float(K)], dtype=P.dtype), K * db])
+    sol = torch.linalg.lstsq(A, rhs[:, None], driver="gelsd").solution.flatten()
+    full = torch.zeros(db.numel(), dtype=P.dtype)
+    full[classes] = sol
+    return full
+
+
+def _ilrg_counts(P: Tensor, mask: Tensor, db: Tensor, K: int, ok: Tensor) -> Tensor:
+    """iLRG's two solves: all classes with a usable embedding, then those with n_c >= 1/2."""
+    classes = torch.nonzero(ok).flatten()
+    n = _solve_counts(P, mask, db, K, classes)
+    keep = classes[n[classes] >= 0.5]
+    if 0 < keep.numel() < classes.numel():
+        n = _solve_counts(P, mask, db, K, keep)
+    return n
+
+
+def _probe_head(model: nn.Module, image_shape, normalization) -> str:
+    """What follows the final layer (identity / relu), probed on one dummy image when the shape is known."""
+    shape = image_shape if image_shape is not None else getattr(model, "image_shape", None)
+    if shape is None:
+        return "identity"
+    return dummy_statistics(model, tuple(shape), 1, normalization=normalization).head
+
+
+def ilrg(
+    model: nn.Module,
+    observation: Obs,
+    num_images: int | None = None,
+    *,
+    image_shape: Sequence[int] | None = None,
+    normalization=None,
+) -> Tensor:
+    """iLRG (Ma et al. 2023, Sec. 3): instance counts from a linear system of the last-layer gradients.
+
+    1. Per class, the mean embedding e_c = dW_c / db_c (Prop. 3.1 applied per class) and the model's
+       probabilities P_c = softmax(W e_c + b) on it.
+    2. Solve sum_c n_c = K, K db_i = sum_j n_j P_j[i] - n_i by least squares; drop classes with n_c < 1/2 and
+       solve again on the rest; round to integers summing to K.
+    Exact when all images of a class share one probability vector, which holds on untrained networks
+    (near-constant softmax) with K below the feature dimension d (rank of dW = K, so e_c is a mean of that
+    class's features). Needs a bias. Warns when K >= d. With ``image_shape`` it probes what follows the
+    final layer: a ReLU on the logits (Keras CIFAR CNN) is modelled by masking the gradient of negative
+    logits (our extension); without it a plain linear head is assumed.
+    """
+    K = num_images_of(observation, num_images)
+    dW, db, layer = last_layer_gradient(model, observation)
+    if db is None:
+        raise LeaklibError(
+            f"rule 'ilrg' needs the bias gradient but the final layer {layer.weight_name!r} has no bias; use geng"
+        )
+    if K >= layer.feature_dim:
+        warnings.warn(
+            f"ilrg assumes K < feature dimension ({K} >= {layer.feature_dim}): the per-class embeddings mix "
+            "and the counts are approximate",
+            stacklevel=3,
+        )
+    head = _probe_head(model, image_shape, normalization)
+    P, mask, ok = _class_probabilities(dW, db, layer, head)
+    return counts_to_labels(round_counts(_ilrg_counts(P, mask, db, K, ok), K))
+
+
+def ilrg_refined(
+    model: nn.Module,
+    observation: Obs,
+    num_images: int | None = None,
+    *,
+    image_shape: Sequence[int] | None = None,
+    normalization=None,
+    iterations: int = 10,
+) -> Tensor:
+    """leaklib's refinement of iLRG: re-estimate the class mean features with the counts, then the counts.
+
+    iLRG's e_c = dW_c / db_c is the mean of class c's features only when the other images' weights p_kc are
+    negligible; with K > C or peaked softmax outputs they are not. Model every image of class j by the mean
+    feature e_j and probability vector P_j = softmax(W e_j + b); then (with the same per-class gradient mask as
+    ilrg) K dW = (P^T - I) diag(n) E over the present classes, a linear system for E given n. Alternate:
+    solve for E (least squares, ridge towards the current E for the null direction when no class is absent),
+    recompute P, solve iLRG's count system on the present classes; ``iterations`` times, starting from iLRG.
+    Same assumptions as ilrg (bias, untrained-like, K < d) with the class-wise approximation p_kc ~ P_{y_k}[c].
+    """
+    K = num_images_of(observation, num_images)
+    dW, db, layer = last_layer_gradient(model, observation)
+    if db is None:
+        raise LeaklibError(
+            f"rule 'ilrg-refined' needs the bias gradient but the final layer {layer.weight_name!r} has no bias"
+        )
+    head = _probe_head(model, image_shape, normalization)
+    P, mask, ok = _class_probabilities(dW, db, layer, head)
+    n = _ilrg_counts(P, mask, db, K, ok)
+    emb = torch.zeros_like(dW)
+    emb[ok] = dW[ok] / db[ok, None]
+    W = layer.module.weight.detach().double().cpu()
+    b = layer.module.bias.detach().double().cpu()
+    for _ in range(iterations):
+        present = torch.nonzero(n >= 0.5).flatten()
+        if present.numel() == 0:
+            break
+        A = (P[present] * mask[present]).T.clone()
+        A[present, torch.arange(present.numel())] -= mask[present, present]
+        A = A * n[present]
+        lam = 1e-6 * float((A * A).sum()) / present.numel()
+        lhs = A.T @ A + lam * torch.eye(present.numel(), dtype=A.dtype)
+        emb[present] = torch.linalg.solve(lhs, A.T @ (K * dW) + lam * emb[present])
+        P[present] = head_probabilities(layer, emb[present], head)
+        if head == "relu":
+            mask[present] = (emb[present] @ W.T + b > 0).double()
+        n = _solve_counts(P, mask, db, K, present)
+    return counts_to_labels(round_counts(n, K))
+
+
+def oracle(
+    model: nn.Module, observation: Obs, num_images: int | None = None, *, true_labels: Tensor | None = None
+) -> Tensor:
+    """The true labels, sorted (for ablations: an attack with perfect label knowledge)."""
+    K = num_images_of(observation, num_images)
+    if true_labels is None:
+        raise LeaklibError("rule 'oracle' returns the true labels and needs true_labels=... passed in")
+    labels = torch.as_tensor(true_labels, dtype=torch.long).flatten().cpu()
+    if labels.numel() != K:
+        raise LeaklibError(f"rule 'oracle' got {labels.numel()} true labels for K={K} images")
+    return torch.sort(labels).values
+
+
+# ---------------------------------------------------------------------------------------------- registry
+RULES: dict[str, Callable[..., Tensor]] = {
+    "idlg": idlg,
+    "analytic": analytic,
+    "yin": yin,
+    "llg": llg,
+    "geng": geng,
+    "bias": bias,
+    "ilrg": ilrg,
+    "ilrg-refined": ilrg_refined,
+    "oracle": oracle,
+}
+BEST = "ilrg-refined"  # the alias `best`: highest accuracy in the benchmark (see the report tables)
+
+
+def rule_options(rule: str) -> list[str]:
+    """The keyword options the rule takes besides ``seed`` and ``true_labels`` (e.g. image_shape, bn)."""
+    params = inspect.signature(RULES[resolve_rule(rule)]).parameters
+    return [p for p in params if params[p].kind == inspect.Parameter.KEYWORD_ONLY and p not in ("seed", "true_labels")]
+
+
+def list_rules() -> list[str]:
+    """Names accepted by :func:`recover_labels` (``best`` is an alias)."""
+    return [*RULES, "best"]
+
+
+def resolve_rule(rule: str) -> str:
+    """The registry name behind ``rule`` (``best`` -> the current best rule); unknown names list the valid."""
+    if rule == "best":
+        return BEST
+    if rule not in RULES:
+        raise unknown("label rule", rule, list_rules())
+    return rule
+
+
+def recover_labels(
+    rule: str,
+    model: nn.Module,
+    observation: Obs,
+    num_images: int | None = None,
+    *,
+    seed: int = 0,
+    true_labels: Tensor | None = None,
+    **opts,
+) -> Tensor:
+    """Recover the K labels of a client's batch from its update with the named rule; sorted LongTensor.
+
+    ``opts`` go to the rule (e.g. ``image_shape``, ``normalization``, ``num_dummy`` for geng/bias); an option
+    the rule does not take is an error listing those it does.
+    """
+    fn = RULES[resolve_rule(rule)]
+    params = inspect.signature(fn).parameters
+    kwargs = dict(opts)
+    if "seed" in params:
+        kwargs["seed"] = seed
+    if "true_labels" in params:
+        kwargs["true_labels"] = true_labels
+    allowed = [p for p in params if params[p].kind == inspect.Parameter.KEYWORD_ONLY]
+    extra = [k for k in kwargs if k not in allowed]
+    if extra:
+        raise LeaklibError(
+            f"rule {rule!r} takes no option {extra[0]!r}; its options: {', '.join(allowed) or 'none'}"
+        )
+    labels = fn(model, observation, num_images, **kwargs)
+    return labels.long().cpu()
