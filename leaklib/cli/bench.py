@@ -1,0 +1,62 @@
+"""``leaklib bench``: leaklib against breaching on the same model, update and images, in one run.
+
+Example (the full table of docs/BENCHMARK.md; breaching is used when importable,
+``pip install breaching==0.1.2``)::
+
+    leaklib bench --out runs/bench
+    leaklib bench --cases single --iterations 20,50 --repeats 1 --out runs/bench-smoke
+
+Prints the table and writes DIR/bench.json (every run, its PSNR curve, medians, spreads and ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import LeaklibError
+
+DEFAULT_ITERATIONS = {"single": "500,2000", "batch4": "500", "restarts8": "500", "fedavg5": "500"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("bench", help="benchmark leaklib's attack against breaching's",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", default="single,batch4,restarts8,fedavg5",
+                   help="comma-separated cases: single, batch4, restarts8, fedavg5")
+    p.add_argument("--iterations", default=None,
+                   help="comma-separated iteration budgets for every case (default: single 500,2000; others 500)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats per case (libraries interleaved)")
+    p.add_argument("--every", type=int, default=10, help="iterations between PSNR records along a run")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-breaching", action="store_true", help="run leaklib alone even if breaching is importable")
+    p.add_argument("--out", required=True, help="output directory (DIR/bench.json)")
+    p.set_defaults(func=run)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise LeaklibError(f"--iterations must be comma-separated positive integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise LeaklibError(f"--iterations must be comma-separated positive integers, got {text!r}")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import run_benchmark, table
+    from ..io import ensure_writable_dir, write_json
+
+    out = ensure_writable_dir(args.out)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    budgets = {c: _ints(args.iterations or DEFAULT_ITERATIONS.get(c, "500")) for c in cases}
+    record = run_benchmark(cases, budgets, repeats=args.repeats, every=args.every, seed=args.seed,
+                           use_breaching=not args.no_breaching, threads=args.threads)
+    text = table(record)
+    record["table"] = text
+    write_json(Path(out) / "bench.json", record)
+    print(text)
+    print(f"-> {Path(out) / 'bench.json'}")
+    return 0

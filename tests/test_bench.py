@@ -1,0 +1,100 @@
+"""leaklib.bench: ratio arithmetic, the summary/table/JSON structure, the no-breaching path (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from leaklib import bench
+from leaklib.bench import RunRecord, difference, ratio, summarize, summarize_case, table, time_to_reach
+from leaklib.cli import main
+from leaklib.errors import LeaklibError
+
+
+def test_ratio_difference_summarize():
+    assert ratio(1.0, 4.0) == 0.25
+    assert ratio(None, 4.0) is None and ratio(1.0, 0.0) is None and ratio(1.0, None) is None
+    assert difference(19.5, 14.0) == 5.5 and difference(None, 1.0) is None
+    s = summarize([3.0, 1.0, None, 2.0, float("nan")])
+    assert s == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert summarize([None]) == {"median": None, "min": None, "max": None, "n": 0}
+
+
+def test_time_to_reach_first_crossing():
+    curve = [[0.0, 0, 8.0], [1.0, 10, 12.0], [2.0, 20, 14.5], [3.0, 30, 13.0], [4.0, 40, 15.0]]
+    assert time_to_reach(curve, 14.0) == 2.0
+    assert time_to_reach(curve, 15.0) == 4.0
+    assert time_to_reach(curve, 16.0) is None
+
+
+def _runs() -> list[RunRecord]:
+    """Two repeats: breaching 10 s per 100 it, leaklib 2 s per 100 it, and a leaklib run on 10 s."""
+    runs = []
+    for seed in (0, 1):
+        b = [[0.0, 0, 8.0], [10.0, 100, 14.0]]
+        runs.append(RunRecord("breaching", "iterations", 100, 10.0, 14.0, seed, b))
+        runs.append(RunRecord("leaklib", "iterations", 100, 2.0, 16.0, seed,
+                              [[0.0, 0, 8.0], [0.5, 25, 14.2], [2.0, 100, 16.0]]))
+        runs.append(RunRecord("leaklib", "time", 500, 10.0, 20.0 + seed, seed, [[10.0, 500, 20.0 + seed]], 10.0))
+    return runs
+
+
+def test_summarize_case_ratios():
+    s = summarize_case(_runs(), [100], {"leaklib": 2e9, "breaching": 2e9}, peak_gflops=100.0)
+    assert s["seconds_per_iteration"]["ratio"] == pytest.approx(0.2)
+    assert s["gflops"]["leaklib"] == pytest.approx(100.0) and s["gflops"]["breaching"] == pytest.approx(20.0)
+    assert s["fraction_of_peak"]["leaklib"] == pytest.approx(1.0)
+    p = s["psnr_equal_iterations"]["100"]
+    assert p["difference_db"] == pytest.approx(2.0) and p["ratio"] == pytest.approx(16 / 14)
+    t = s["psnr_equal_time"]
+    assert t["leaklib"]["median"] == pytest.approx(20.5) and t["difference_db"] == pytest.approx(6.5)
+    reach = s["time_to_breaching_final_psnr"]
+    assert reach["ratio"] == pytest.approx(0.05) and reach["leaklib_reached"] == "2/2"
+
+
+def test_summarize_case_restarts_count_breaching_trials():
+    """breaching's R restarts run one after another: its record counts R x iterations."""
+    runs = [RunRecord("breaching", "iterations", 800, 80.0, 14.0, 0, [[80.0, 800, 14.0]]),
+            RunRecord("leaklib", "iterations", 100, 20.0, 15.0, 0, [[20.0, 100, 15.0]])]
+    s = summarize_case(runs, [100], {"leaklib": 8e9, "breaching": 8e9}, None, restarts=8)
+    assert s["seconds_per_iteration"]["breaching"]["median"] == pytest.approx(0.8)
+    assert s["seconds_per_iteration"]["ratio"] == pytest.approx(0.25)
+    assert s["fraction_of_peak"]["leaklib"] is None
+
+
+def test_table_and_json_structure():
+    record = {"breaching": "0.1.2", "peak": {"best_gflops": 100.0, "median_gflops": 90.0, "size": 2048},
+              "repeats": 2, "cases": {"single": {"summary": summarize_case(
+                  _runs(), [100], {"leaklib": 2e9, "breaching": 2e9}, 100.0)}}}
+    text = table(record)
+    for needle in ("s / iteration", "GFLOP/s", "fraction of matmul peak", "PSNR dB @ 100 it", "PSNR dB @ 10 s",
+                   "s to 14.00 dB", "leaklib/breaching"):
+        assert needle in text
+    json.dumps(record)  # plain values only
+
+
+def test_leaklib_alone_summary_has_no_ratios():
+    runs = [r for r in _runs() if r.library == "leaklib" and r.budget == "iterations"]
+    s = summarize_case(runs, [100], {"leaklib": 2e9}, 100.0)
+    assert s["seconds_per_iteration"]["ratio"] is None and s["psnr_equal_time"]["ratio"] is None
+    assert s["seconds_per_iteration"]["breaching"]["median"] is None
+    assert "-" in table({"breaching": None, "peak": {"best_gflops": 1.0}, "repeats": 1,
+                         "cases": {"single": {"summary": s}}})
+
+
+def test_bad_input_is_one_line_error(tmp_path):
+    with pytest.raises(LeaklibError, match="unknown benchmark case"):
+        bench.run_benchmark(["nope"], {"nope": [1]})
+    assert main(["bench", "--cases", "single", "--iterations", "0", "--out", str(tmp_path)]) == 2
+
+
+def test_no_breaching_detected(monkeypatch):
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None)
+    assert bench.breaching_available() is None
+
+
+def test_matmul_peak_is_positive():
+    peak = bench.matmul_peak(size=64, repeats=2)
+    assert peak["best_gflops"] > 0 and math.isfinite(peak["median_gflops"])
