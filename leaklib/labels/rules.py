@@ -298,6 +298,37 @@ def ilrg(
     return counts_to_labels(round_counts(_ilrg_counts(P, mask, db, K, ok), K))
 
 
+def _fit_support(
+    support: Tensor, P: Tensor, mask: Tensor, emb: Tensor, target: Tensor, layer: LastLayer, head: str,
+    iterations: int,
+) -> tuple[Tensor, Tensor, float]:
+    """ilrg-refined's alternation on one set of present classes: (counts (C,), final support, residual)."""
+    P, mask, emb = P.clone(), mask.clone(), emb.clone()
+    W = layer.module.weight.detach().double().cpu()
+    b = layer.module.bias.detach().double().cpu()
+    n = torch.zeros(P.shape[0], dtype=P.dtype)
+    residual = math.inf
+    for _ in range(iterations):
+        m = support.numel()
+        A = (P[support] * mask[support]).T.clone()  # (C, m): one image of class j moves the gradient by A[:, j]
+        A[support, torch.arange(m)] -= mask[support, support]
+        # unknowns U[j] = n_j * (e_j, 1): class feature sums, with the count in the last column
+        U = torch.linalg.lstsq(A, target, driver="gelsd").solution
+        counts = U[:, -1]
+        if m > 1 and (counts < 0.5).any():  # a class counted below 1/2 is absent: drop it and solve again
+            support = support[counts >= counts.max().clamp_max(0.5)]
+            continue
+        residual = float((A @ U - target).norm() / target.norm())
+        emb[support] = U[:, :-1] / counts.clamp_min(1e-6)[:, None]
+        P[support] = head_probabilities(layer, emb[support], head)
+        if head == "relu":
+            mask[support] = (emb[support] @ W.T + b > 0).double()
+        previous, n = n, torch.zeros_like(n).index_put((support,), counts)
+        if torch.allclose(n, previous, atol=1e-9):
+            break
+    return n, support, residual
+
+
 def ilrg_refined(
     model: nn.Module,
     observation: Obs,
@@ -305,17 +336,20 @@ def ilrg_refined(
     *,
     image_shape: Sequence[int] | None = None,
     normalization=None,
-    iterations: int = 10,
+    iterations: int = 50,
 ) -> Tensor:
-    """leaklib's refinement of iLRG: re-estimate the class mean features with the counts, then the counts.
+    """leaklib's refinement of iLRG: fit class mean features and counts jointly to the whole last layer.
 
     iLRG's e_c = dW_c / db_c is the mean of class c's features only when the other images' weights p_kc are
     negligible; with K > C or peaked softmax outputs they are not. Model every image of class j by the mean
     feature e_j and probability vector P_j = softmax(W e_j + b); then (with the same per-class gradient mask as
-    ilrg) K dW = (P^T - I) diag(n) E over the present classes, a linear system for E given n. Alternate:
-    solve for E (least squares, ridge towards the current E for the null direction when no class is absent),
-    recompute P, solve iLRG's count system on the present classes; ``iterations`` times, starting from iLRG.
-    Same assumptions as ilrg (bias, untrained-like, K < d) with the class-wise approximation p_kc ~ P_{y_k}[c].
+    ilrg) K [dW, db] = (P^T - I) U over the present classes, with U_j = n_j (e_j, 1): given P a linear system
+    for the class feature sums and, in its last column, the counts. Alternate: solve for U (least squares),
+    recompute P from e_j = U_j / n_j; start from the classes iLRG's first solve counts >= 1/4 (at most K),
+    drop a class whose count falls below 1/2, and add greedily the class that most lowers the relative
+    residual of the fit (by half or more) while fewer than K are present. The true counts give a zero residual
+    when every image of a class has the same features; on real batches the fit is an approximation.
+    Same assumptions as ilrg: a bias, softmax outputs (or a ReLU head, masked), K < d.
     """
     K = num_images_of(observation, num_images)
     dW, db, layer = last_layer_gradient(model, observation)
@@ -325,25 +359,28 @@ def ilrg_refined(
         )
     head = _probe_head(model, image_shape, normalization)
     P, mask, ok = _class_probabilities(dW, db, layer, head)
-    n = _ilrg_counts(P, mask, db, K, ok)
+    classes = torch.nonzero(ok).flatten()
+    first = _solve_counts(P, mask, db, K, classes)  # iLRG's first solve, before dropping classes
+    order = classes[torch.argsort(first[classes], descending=True)]
+    support = order[first[order] >= 0.25][:K]
+    if support.numel() == 0:
+        support = order[:1]
     emb = torch.zeros_like(dW)
     emb[ok] = dW[ok] / db[ok, None]
-    W = layer.module.weight.detach().double().cpu()
-    b = layer.module.bias.detach().double().cpu()
-    for _ in range(iterations):
-        present = torch.nonzero(n >= 0.5).flatten()
-        if present.numel() == 0:
+    target = K * torch.cat([dW, db[:, None]], dim=1)  # the bias is the weight of a constant feature 1
+    n, support, residual = _fit_support(support, P, mask, emb, target, layer, head, iterations)
+    candidates = order[: 2 * K]
+    while support.numel() < K and residual > 1e-9:
+        trials = [
+            _fit_support(torch.cat([support, c.reshape(1)]), P, mask, emb, target, layer, head, iterations)
+            for c in candidates if c not in support
+        ]
+        if not trials:
             break
-        A = (P[present] * mask[present]).T.clone()
-        A[present, torch.arange(present.numel())] -= mask[present, present]
-        A = A * n[present]
-        lam = 1e-6 * float((A * A).sum()) / present.numel()
-        lhs = A.T @ A + lam * torch.eye(present.numel(), dtype=A.dtype)
-        emb[present] = torch.linalg.solve(lhs, A.T @ (K * dW) + lam * emb[present])
-        P[present] = head_probabilities(layer, emb[present], head)
-        if head == "relu":
-            mask[present] = (emb[present] @ W.T + b > 0).double()
-        n = _solve_counts(P, mask, db, K, present)
+        best_n, best_support, best_residual = min(trials, key=lambda t: t[2])
+        if not best_residual < 0.5 * residual:
+            break
+        n, support, residual = best_n, best_support, best_residual
     return counts_to_labels(round_counts(n, K))
 
 
