@@ -1,0 +1,185 @@
+"""One attack experiment end to end: batch -> client update -> labels -> inversion -> aligned metrics.
+
+``leaklib attack`` and the notebooks run the same computation through :func:`run_experiment`, so a
+notebook's trial and a command-line run agree. The steps are public too (:func:`prepare`,
+:func:`observe`, :func:`attack_labels`, :func:`score`) for notebooks that vary one of them (several
+updates, a dishonest server, wrong labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .attack import AttackConfig, AttackResult, invert
+from .data import Batch, ImageDataset, load_dataset, make_batch
+from .errors import LeaklibError, check_choice, check_positive
+from .fl import Observation, fedavg_update, fedsgd_update
+from .metrics import batch_metrics
+from .models import build
+from .runtime import provenance, resolve_device
+
+SETTINGS = ("fedsgd", "fedavg")
+LABEL_MODES = ("known", "joint", "<rule from leaklib.labels.list_rules()>")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What the client holds and does, and what the attacker knows about labels (all plain values).
+
+    The batch is ``indices`` of ``dataset``, or ``batch_size`` images drawn with ``pattern`` (see
+    :func:`leaklib.data.make_batch`). ``setting`` fedsgd shares one gradient; fedavg runs ``epochs`` local
+    epochs of SGD (batch ``local_batch``, default all images; lr ``local_lr``). ``labels`` is ``known``,
+    ``joint`` (optimised with the images, DLG) or a label rule's name. ``wrong_labels`` replaces that many
+    of the labels given to the attack by another class (Geng et al., RQ2).
+    """
+
+    dataset: str = "cifar10-sample"
+    indices: tuple[int, ...] | None = (0,)
+    pattern: str = "unique"
+    batch_size: int | None = None
+    augment: bool = False
+    model: str = "resnet20-4"
+    trained: bool = False
+    checkpoint: str | None = None
+    padding: str = "zeros"
+    model_seed: int = 0
+    setting: str = "fedsgd"
+    epochs: int = 1
+    local_batch: int | None = None
+    local_lr: float = 1e-2
+    client_bn: str = "eval"
+    labels: str = "known"
+    wrong_labels: int = 0
+    data_root: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("setting", self.setting, SETTINGS)
+        if self.indices is None and self.batch_size is None:
+            raise LeaklibError("give the batch as indices or as batch_size with a pattern")
+        if self.indices is not None:
+            object.__setattr__(self, "indices", tuple(int(i) for i in self.indices))
+        check_positive("epochs", self.epochs)
+        check_positive("local_lr", self.local_lr, integer=False)
+        check_positive("wrong_labels", self.wrong_labels, allow_zero=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["indices"] = list(self.indices) if self.indices is not None else None
+        return d
+
+
+@dataclass
+class ExperimentResult:
+    """An experiment's record (JSON-ready), its batch, the aligned reconstruction in [0,1] and the attack."""
+
+    record: dict[str, Any]
+    batch: Batch
+    recon01: Tensor  # reconstructions reordered to match batch.images01
+    attack: AttackResult
+
+
+def prepare(exp: Experiment, seed: int = 0) -> tuple[ImageDataset, Batch, nn.Module]:
+    """Load the dataset, draw the batch and build the model the experiment describes."""
+    dataset = load_dataset(exp.dataset, exp.data_root)
+    if exp.indices is not None:
+        batch = make_batch(dataset, len(exp.indices), indices=list(exp.indices))
+    else:
+        batch = make_batch(dataset, exp.batch_size, exp.pattern, seed, augment=exp.augment)
+    model = build(exp.model, num_classes=dataset.num_classes, padding=exp.padding, trained=exp.trained,
+                  checkpoint=exp.checkpoint, seed=exp.model_seed, dataset=dataset.name,
+                  image_shape=dataset.image_shape)
+    return dataset, batch, model
+
+
+def observe(exp: Experiment, model: nn.Module, images: Tensor, labels: Tensor) -> Observation:
+    """What the server sees from the client: its FedSGD gradient or its FedAvg weight update."""
+    if exp.setting == "fedsgd":
+        return fedsgd_update(model, images, labels, bn=exp.client_bn)
+    return fedavg_update(model, images, labels, epochs=exp.epochs, batch_size=exp.local_batch,
+                         lr=exp.local_lr, bn=exp.client_bn)
+
+
+def wrong_labels(labels: Tensor, count: int, num_classes: int) -> Tensor:
+    """``labels`` with the first ``count`` replaced by the next class (mod C): a known, wrong label set."""
+    if count > len(labels):
+        raise LeaklibError(f"wrong_labels={count} but the batch has only {len(labels)} labels")
+    out = labels.clone()
+    out[:count] = (out[:count] + 1) % num_classes
+    return out
+
+
+def attack_labels(exp: Experiment, model: nn.Module, observation: Observation, batch: Batch,
+                  seed: int = 0) -> Tensor | str:
+    """The labels the attacker uses: known, ``"joint"``, or recovered by a rule; then ``wrong_labels``."""
+    if exp.labels == "joint":
+        if exp.wrong_labels:
+            raise LeaklibError("wrong_labels needs given labels (known or a rule), not labels='joint'")
+        return "joint"
+    if exp.labels == "known":
+        labels = batch.labels
+    else:
+        from .labels import list_rules, recover_labels, rule_options
+
+        if exp.labels not in list_rules():
+            raise LeaklibError(f"unknown labels {exp.labels!r}; valid: known, joint, {', '.join(list_rules())}")
+        known = {"image_shape": tuple(batch.images.shape[1:]), "normalization": batch.normalization}
+        opts = {k: v for k, v in known.items() if k in rule_options(exp.labels)}
+        labels = recover_labels(exp.labels, model, observation, len(batch), seed=seed, true_labels=batch.labels,
+                                **opts)
+    return wrong_labels(labels, exp.wrong_labels, batch.num_classes) if exp.wrong_labels else labels
+
+
+def score(result: AttackResult, batch: Batch) -> tuple[dict[str, Any], Tensor]:
+    """Aligned metrics of a reconstruction (Geng et al.'s label-aware alignment) and the aligned images."""
+    recon01 = batch.normalization.denormalize(result.images.cpu()).clamp(0, 1)
+    metrics = batch_metrics(recon01, batch.images01, result.labels.cpu(), batch.labels)
+    return metrics, recon01[torch.as_tensor(metrics["permutation"])]
+
+
+def run_experiment(
+    exp: Experiment,
+    config: AttackConfig,
+    *,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = False,
+    checkpoint_path: str | os.PathLike | None = None,
+    keep_images: bool = False,
+) -> ExperimentResult:
+    """Run one attack experiment; the record holds aligned PSNR/SSIM/MSE, label accuracy and provenance.
+
+    ``keep_images`` stores the aligned reconstruction in the record as 8-bit nested lists
+    (``record["recon_uint8"]``), so that a sweep's JSON records can redraw their grids.
+    """
+    device = resolve_device(device)
+    dataset, batch, model = prepare(exp, seed)
+    observation = observe(exp, model, batch.images, batch.labels)
+    labels = attack_labels(exp, model, observation, batch, seed)
+    result = invert(model, observation, labels, config, image_shape=dataset.image_shape, num_images=len(batch),
+                    normalization=batch.normalization, device=device, seed=seed, progress=progress,
+                    checkpoint_path=checkpoint_path)
+    metrics, recon01 = score(result, batch)
+    record: dict[str, Any] = {
+        "psnr": metrics["psnr"], "ssim": metrics["ssim"], "mse": metrics["mse"],
+        "label_accuracy": metrics["label_accuracy"], "seconds": result.seconds, "iterations": result.iterations,
+        "loss": result.loss, "per_image": metrics["per_image"], "indices": list(batch.indices),
+        "true_labels": batch.labels.tolist(), "attack_labels": result.labels.tolist(),
+        "augmented": bool(batch.augmented), "experiment": exp.to_dict(), "config": config.to_dict(),
+        "attack": result.to_dict(include_images=False), "provenance": provenance(device, seed),
+    }
+    if keep_images:
+        record["recon_uint8"] = (recon01 * 255).round().to(torch.uint8).tolist()
+    return ExperimentResult(record=record, batch=batch, recon01=recon01, attack=result)
+
+
+def record_images(record: dict[str, Any]) -> Tensor:
+    """The aligned reconstruction stored by ``run_experiment(..., keep_images=True)``, in [0,1]."""
+    if "recon_uint8" not in record:
+        raise LeaklibError("this record holds no images; run the experiment with keep_images=True")
+    return torch.tensor(record["recon_uint8"], dtype=torch.float32) / 255
