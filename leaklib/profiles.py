@@ -1,0 +1,69 @@
+"""Each notebook's knobs per profile, in one place: ``smoke`` (seconds), ``quick`` (minutes on a 2-core
+CPU, the default) and ``paper`` (the published settings, for a GPU).
+
+A notebook's parameters cell declares its knobs with ``None`` defaults and calls
+``settings(NOTEBOOK, profile, knob=value, ...)``: a knob left at ``None`` takes the profile's value, any
+other value overrides it (checked against the profile value's type). Profiles only choose defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import LeaklibError, check_choice
+
+PROFILE_NAMES = ("smoke", "quick", "paper")
+
+# notebook -> {"smoke": {...}, "quick": {...}, "paper": {...}, "paper_needs": "..."}
+# Every profile of a notebook names the same knobs.
+PROFILES: dict[str, dict[str, Any]] = {
+    "01_duplicate_label_recovery": {},
+    "02_same_class_fusion": {},
+    "03_trained_vs_untrained": {},
+    "04_width_depth": {},
+    "05_fedavg_epochs": {},
+    "06_label_errors": {},
+    "07_multiple_updates": {},
+    "08_analytic_and_dishonest": {},
+    "09_large_batch": {},
+}
+
+
+def _type_ok(value: Any, default: Any) -> bool:
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def settings(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
+    """The knobs of ``notebook`` under ``profile``, with every non-None override applied (type-checked)."""
+    if notebook not in PROFILES:
+        raise LeaklibError(f"unknown notebook {notebook!r}; valid notebooks: {', '.join(PROFILES)}")
+    check_choice("profile", profile, PROFILE_NAMES)
+    entry = PROFILES[notebook]
+    if profile not in entry:
+        raise LeaklibError(f"notebook {notebook} has no {profile!r} profile yet")
+    values = dict(entry[profile])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in values:
+            raise LeaklibError(f"notebook {notebook} has no knob {name!r}; its knobs: {', '.join(sorted(values))}")
+        if not _type_ok(value, values[name]):
+            raise LeaklibError(
+                f"knob {name!r} of {notebook} must be a {type(values[name]).__name__} like "
+                f"{values[name]!r}, got {value!r} ({type(value).__name__})"
+            )
+        values[name] = value
+    return values
+
+
+def paper_needs(notebook: str) -> str:
+    """What the ``paper`` profile of a notebook needs (GPU, full data, checkpoints), in one sentence."""
+    return PROFILES.get(notebook, {}).get("paper_needs", "a GPU and the published iteration budgets")
