@@ -28,6 +28,10 @@ from .errors import LeaklibError
 from .io import atomic_write, read_json, write_json
 
 PASS, FAIL = "PASS", "FAIL"
+NOT_REPRODUCED = "NOT REPRODUCED"
+"""Status of a claim marked ``"reproduces": false`` (with a ``"why"``) whose check does not hold: the
+notebook says openly that this profile does not reproduce the paper's finding, and why; it is not a
+failure of the run. A pinned value never gets this status."""
 DEFAULT_REF_DIR = Path("notebooks") / "references"
 
 
@@ -163,6 +167,8 @@ def validate_reference(ref: Mapping[str, Any], source: str = "reference") -> dic
             raise LeaklibError(f"{source}: claim id {claim['id']!r} appears twice")
         ids.add(claim["id"])
         parse_check(claim["check"])
+        if claim.get("reproduces", True) is False and not str(claim.get("why", "")).strip():
+            raise LeaklibError(f"{source}: claim {claim['id']!r} is marked not to reproduce but gives no 'why'")
     return dict(ref)
 
 
@@ -288,7 +294,10 @@ def _claim_row(claim: Mapping[str, Any], measured: Mapping[str, Any]) -> Row:
         note = ""
     except (LeaklibError, ArithmeticError, TypeError, ValueError) as e:
         ok, note = False, f"check failed to evaluate: {e}"
-    return Row(claim["id"], "claim", claim["text"], shown, expr, PASS if ok else FAIL, paper, note)
+    status = PASS if ok else FAIL
+    if not ok and claim.get("reproduces", True) is False:
+        status, note = NOT_REPRODUCED, f"{claim.get('why', '')} {note}".strip()
+    return Row(claim["id"], "claim", claim["text"], shown, expr, status, paper, note)
 
 
 def check(measured: Mapping[str, Any], reference: Mapping[str, Any]) -> list[Row]:
@@ -337,7 +346,7 @@ def assert_passed(rows: Iterable[Row | Mapping[str, Any]], strict: bool = True) 
     An empty list of rows also fails: a notebook that checks nothing proves nothing.
     """
     rows = _as_rows(rows)
-    failed = [r for r in rows if r.status != PASS]
+    failed = [r for r in rows if r.status not in (PASS, NOT_REPRODUCED)]
     if not rows:
         message = "no values or claims were checked (the reference is empty)"
     elif failed:

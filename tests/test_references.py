@@ -192,3 +192,29 @@ def test_check_and_record_update_regenerates_values_but_still_checks_claims(tmp_
     assert status["psnr_untrained"] == "PASS" and status["psnr_trained"] == "PASS"
     assert status["trained-lower"] == "FAIL"  # the claim is not "updated" away
     assert json.loads((figs / "03_trained" / "metrics.json").read_text())["reference_updated"] is True
+
+
+def test_claim_marked_not_reproducing_is_reported_not_failed():
+    from leaklib.references import NOT_REPRODUCED, assert_passed, check
+
+    ref = {"notebook": "x", "profile": "quick", "values": {},
+           "claims": [{"id": "c1", "text": "a > b", "check": "a > b", "reproduces": False,
+                       "why": "too few iterations on a CPU"},
+                      {"id": "c2", "text": "a < b", "check": "a < b"}]}
+    rows = check({"a": 1.0, "b": 2.0}, ref)
+    assert [r.status for r in rows] == [NOT_REPRODUCED, "PASS"]
+    assert "too few iterations" in rows[0].note
+    assert_passed(rows)  # does not raise
+    rows = check({"a": 3.0, "b": 2.0}, ref)
+    assert [r.status for r in rows] == ["PASS", "FAIL"]
+
+
+def test_claim_marked_not_reproducing_needs_a_reason():
+    import pytest
+
+    from leaklib.errors import LeaklibError
+    from leaklib.references import validate_reference
+
+    with pytest.raises(LeaklibError, match="gives no 'why'"):
+        validate_reference({"notebook": "x", "profile": "quick", "values": {},
+                            "claims": [{"id": "c", "text": "t", "check": "1 > 0", "reproduces": False}]})
