@@ -100,3 +100,20 @@ def test_hash_mismatch_and_options(tmp_path: Path) -> None:
         build("keras-cifar-cnn", padding="circular")
     with pytest.raises(LeaklibError, match="shape"):
         build("keras-cifar-cnn", image_shape=(1, 28, 28))
+
+
+def test_untrained_twin_has_the_architecture_but_random_weights():
+    import torch
+
+    from leaklib.errors import LeaklibError
+    from leaklib.models import build
+
+    trained, twin = build("keras-cifar-cnn"), build("keras-cifar-cnn-untrained", seed=1)
+    assert trained.trained and not twin.trained
+    assert [(n, p.shape) for n, p in trained.named_parameters()] == [(n, p.shape) for n, p in twin.named_parameters()]
+    assert not torch.equal(next(trained.parameters()), next(twin.parameters()))
+    assert torch.equal(next(twin.parameters()), next(build("keras-cifar-cnn-untrained", seed=1).parameters()))
+    import pytest
+
+    with pytest.raises(LeaklibError, match="randomly initialised twin"):
+        build("keras-cifar-cnn-untrained", trained=True)

@@ -30,7 +30,8 @@ class Family:
     description: str
     image_shape: Shape = CIFAR_SHAPE  # default input shape
     conv: bool = True  # whether ``padding`` applies
-    fixed_classes: int | None = None  # a pretrained port with a fixed head
+    fixed_classes: int | None = None  # a port with a fixed head (classes and input shape)
+    pretrained: bool = False  # always carries its own trained weights (the Keras port)
     torchvision_weights: bool = False  # ImageNet weights exist in torchvision (width 1)
     train_lr: float = 0.1  # default learning rate of ``leaklib train`` for this family
 
@@ -39,6 +40,12 @@ def _keras(spec: dict[str, int], num_classes: int, image_shape: Shape) -> nn.Mod
     from .keras_cnn import load_keras_cifar_cnn
 
     return load_keras_cifar_cnn()
+
+
+def _keras_untrained(spec: dict[str, int], num_classes: int, image_shape: Shape) -> nn.Module:
+    from .keras_cnn import KerasCifarCNN
+
+    return KerasCifarCNN()
 
 
 _ALT = "|".join
@@ -64,7 +71,10 @@ FAMILIES: tuple[Family, ...] = (
            "fully connected: Linear(d, hidden, bias)-ReLU-Linear (analytic recovery, Prop. 3.1)", conv=False),
     Family("keras-cifar-cnn", r"keras-cifar-cnn", "keras-cifar-cnn", _keras,
            "CIFAR-10-trained Keras CNN (cifar-10-model 7.4.0) ported to PyTorch", conv=False,
-           fixed_classes=10),
+           fixed_classes=10, pretrained=True),
+    Family("keras-cifar-cnn-untrained", r"keras-cifar-cnn-untrained", "keras-cifar-cnn-untrained",
+           _keras_untrained, "keras-cifar-cnn's architecture with PyTorch's default random init (its untrained twin)",
+           conv=False, fixed_classes=10),
 )
 
 

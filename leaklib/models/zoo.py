@@ -84,7 +84,8 @@ def build(
     ResNets with 1000 classes fall back to torchvision's weights); ``checkpoint=PATH`` loads that file instead.
     ``image_shape`` (C, H, W) defaults to the checkpoint's, else the family's (3, 32, 32; ImageNet: 3, 224, 224).
     The module carries ``.name``, ``.num_classes``, ``.image_shape``, ``.padding`` and ``.trained``.
-    ``keras-cifar-cnn`` always carries its CIFAR-10-trained weights from the wheel.
+    ``keras-cifar-cnn`` always carries its CIFAR-10-trained weights from the wheel;
+    ``keras-cifar-cnn-untrained`` is the same architecture, randomly initialised from ``seed``.
     """
     family, spec = resolve(name)
     check_positive("num_classes", num_classes)
@@ -100,7 +101,10 @@ def build(
     if checkpoint is not None:
         state, meta = ckpt.load_checkpoint(checkpoint)
         source = f"checkpoint {str(Path(checkpoint))!r}"
-    elif trained and family.fixed_classes is None:
+    elif trained and family.fixed_classes is not None and not family.pretrained:
+        raise LeaklibError(f"{name} is the randomly initialised twin of a trained port; for trained weights "
+                           f"build {name.removesuffix('-untrained')!r}")
+    elif trained and not family.pretrained:
         state, meta, source = _trained_state(family, name, spec, num_classes, padding, dataset)
     for key, want in (("name", name), ("padding", padding), ("num_classes", num_classes)):
         if key in meta and meta[key] != want:
@@ -122,7 +126,7 @@ def build(
     model.num_classes = num_classes
     model.image_shape = shape
     model.padding = padding
-    model.trained = state is not None or family.fixed_classes is not None
+    model.trained = state is not None or family.pretrained
     if state is not None:
         ckpt.load_state(model, state, source)
     return model.eval()
