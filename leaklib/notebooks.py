@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LeaklibError, check_choice, unknown
-from .references import PASS, write_gallery
+from .references import NOT_REPRODUCED, PASS, write_gallery
 from .runtime import DEVICES, resolve_device
 
 PROFILES = ("smoke", "quick", "paper")
@@ -176,7 +176,7 @@ def kernel_environment() -> Iterator[str]:
 def _failed_checks(metrics_path: Path) -> list[str]:
     rows = json.loads(metrics_path.read_text()).get("rows", [])
     return [f"{r.get('id')}: {r.get('claim')} (measured {r.get('measured')}, reference {r.get('reference')})"
-            for r in rows if r.get("status") != PASS]
+            for r in rows if r.get("status") not in (PASS, NOT_REPRODUCED)]
 
 
 def _up_to_date(notebook: Path, executed: Path, metrics: Path, parameters: Mapping[str, Any]) -> bool:

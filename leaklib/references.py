@@ -378,7 +378,8 @@ def write_metrics(
         "measured": plain_values(measured),
         "rows": [asdict(r) for r in rows],
         "passed": sum(r.status == PASS for r in rows),
-        "failed": sum(r.status != PASS for r in rows),
+        "failed": sum(r.status == FAIL for r in rows),
+        "not_reproduced": sum(r.status == NOT_REPRODUCED for r in rows),
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **dict(extra or {}),
     }

@@ -1,0 +1,40 @@
+"""Every notebook runs in the smoke and quick profiles and its measured values and claims pass.
+
+These execute the real notebooks with papermill (quick: minutes each on a 2-core CPU); the references
+they check are notebooks/references/<notebook>.<profile>.json. Figures and trial records go to a
+temporary folder, so the committed figures/ are not touched.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from leaklib.notebooks import find_notebooks, run_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = [p.stem for p in find_notebooks(ROOT / "notebooks")]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("profile", ["smoke", "quick"])
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_reproduces_its_references(name, profile, tmp_path):
+    if profile == "quick":
+        pytest.importorskip("papermill")
+    runs = run_notebooks(
+        only=[name], profile=profile, device="cpu", fresh=True, strict=True,
+        parameters={"output_dir": str(tmp_path / "runs")},
+        notebooks_dir=ROOT / "notebooks", figures_dir=tmp_path / "figures", executed_dir=tmp_path / "executed",
+        progress_bar=False,
+    )
+    assert [r.status for r in runs] == ["ran"], runs[0].error or runs[0].failed_checks
+    metrics = json.loads((tmp_path / "figures" / name / "metrics.json").read_text())
+    assert metrics["profile"] == profile
+    assert list((tmp_path / "figures" / name).glob("*.png")), "the notebook wrote no figure"
+
+
+def test_every_notebook_has_smoke_and_quick_references():
+    for name in NOTEBOOKS:
+        for profile in ("smoke", "quick"):
+            assert (ROOT / "notebooks" / "references" / f"{name}.{profile}.json").is_file(), (name, profile)
