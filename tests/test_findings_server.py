@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from leaklib.errors import LeaklibError
+from leaklib.findings.server_study import circular_shift_scores, flip_labels, fusion_scores, gradient_norm
+from leaklib.fl import fedsgd_update
+from leaklib.models import build
+
+
+def test_fusion_scores_prototype_vs_exact():
+    g = torch.Generator().manual_seed(0)
+    true = torch.rand(4, 3, 8, 8, generator=g)
+    exact = fusion_scores(true, true)
+    assert exact["psnr_own_avg"] == 100.0 and exact["fusion_psnr_avg"] < 0
+    proto = fusion_scores(true.mean(0, keepdim=True).expand_as(true), true)
+    assert proto["psnr_mean_avg"] == 100.0 and proto["fusion_psnr_avg"] > 0
+    assert proto["recon_pairwise_psnr"] == 100.0 > proto["true_pairwise_psnr"]
+    assert len(proto["ssim_own"]) == 4
+    with pytest.raises(LeaklibError, match="one shape"):
+        fusion_scores(true[:2], true)
+
+
+def test_circular_shift_scores_finds_the_shift():
+    g = torch.Generator().manual_seed(1)
+    true = torch.rand(2, 3, 8, 8, generator=g)
+    recon = torch.roll(true, (2, -3), dims=(-2, -1))
+    out = circular_shift_scores(recon, true)
+    assert out["shift"] == [[-2, 3], [-2, 3]] and out["shifted_rate"] == 1.0
+    assert out["psnr_shifted"] == [100.0, 100.0] and out["gain_avg"] > 10
+    same = circular_shift_scores(true, true, max_shift=2)
+    assert same["shift"] == [[0, 0], [0, 0]] and same["gain_avg"] == 0.0 and same["shifted_rate"] == 0.0
+    with pytest.raises(LeaklibError, match="max_shift"):
+        circular_shift_scores(true, true, max_shift=-1)
+
+
+def test_flip_labels_swaps_two_rows_of_a_copy():
+    model = build("lenet-zhu", seed=0)
+    x = torch.randn(2, 3, 32, 32)
+    flipped = flip_labels(model, 1, 7)
+    out, out_f = model(x), flipped(x)
+    assert torch.allclose(out_f[:, [7, 1]], out[:, [1, 7]])
+    assert torch.allclose(out_f[:, [0, 2, 3]], out[:, [0, 2, 3]])
+    assert not torch.equal(model.fc.weight[1], flipped.fc.weight[1])
+    with pytest.raises(LeaklibError, match="two different"):
+        flip_labels(model, 3, 3)
+    with pytest.raises(LeaklibError, match="0..9"):
+        flip_labels(model, 0, 10)
+
+
+def test_gradient_norm_matches_flat_norm():
+    model = build("lenet-zhu", seed=0)
+    obs = fedsgd_update(model, torch.randn(1, 3, 32, 32), torch.tensor([3]))
+    flat = torch.cat([t.flatten() for t in obs.gradient.values()])
+    assert gradient_norm(obs) == pytest.approx(float(flat.norm()), rel=1e-5)
+    with pytest.raises(LeaklibError, match="FedSGD or FedAvg"):
+        gradient_norm({"a": torch.ones(1)})
