@@ -98,8 +98,9 @@ def time_to_reach(curve: Sequence[Sequence[float]], target: float) -> float | No
 
 # ---------------------------------------------------------------- the shared problem
 
-def matmul_peak(size: int = PEAK_SIZE, repeats: int = 7) -> dict[str, float]:
-    """Timed ``size x size`` float32 matmuls: median and best GFLOP/s (the machine's reachable peak)."""
+def matmul_peak(size: int | None = None, repeats: int = 7) -> dict[str, float]:
+    """Timed ``size x size`` (default :data:`PEAK_SIZE`) float32 matmuls: median and best GFLOP/s."""
+    size = size or PEAK_SIZE
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b  # warm up
     rates = []
@@ -179,20 +180,37 @@ def _curve(problem: Problem, snaps: list[tuple[float, int, Tensor]]) -> list[lis
 
 # ---------------------------------------------------------------- leaklib
 
+def _supports_monitoring() -> bool:
+    """Whether this leaklib's ``invert`` takes ``monitor`` and its config a ``time_budget``."""
+    import dataclasses
+    import inspect
+
+    from .attack import AttackConfig, invert
+
+    fields = {f.name for f in dataclasses.fields(AttackConfig)}
+    return "monitor" in inspect.signature(invert).parameters and "time_budget" in fields
+
+
 def leaklib_config(problem: Problem, iterations: int, time_budget: float = 0.0) -> Any:
     """leaklib's default Inverting Gradients recipe for the case (its own defaults, nothing changed)."""
     from .attack import AttackConfig
 
-    return AttackConfig.preset("ig", iterations=iterations, restarts=problem.case.restarts,
-                               time_budget=time_budget)
+    extra = {"time_budget": time_budget} if time_budget else {}
+    return AttackConfig.preset("ig", iterations=iterations, restarts=problem.case.restarts, **extra)
 
 
 def run_leaklib(problem: Problem, iterations: int, *, seed: int = 0, time_budget: float = 0.0,
                 every: int = 10) -> RunRecord:
-    """leaklib's attack on ``problem``; with ``time_budget`` it stops (and schedules) by wall time."""
+    """leaklib's attack on ``problem``; with ``time_budget`` it stops (and schedules) by wall time.
+
+    On a leaklib without ``monitor``/``time_budget`` only the final reconstruction is recorded, and a
+    time budget is turned into the iteration count that fits it at ``seconds_per_iteration`` (the caller
+    passes ``iterations`` so).
+    """
     from .attack import invert
 
-    config = leaklib_config(problem, iterations, time_budget)
+    monitored = _supports_monitoring()
+    config = leaklib_config(problem, iterations, time_budget if monitored else 0.0)
     snaps: list[tuple[float, int, Tensor]] = []
     t0 = time.perf_counter()
 
@@ -200,9 +218,9 @@ def run_leaklib(problem: Problem, iterations: int, *, seed: int = 0, time_budget
         best = int(torch.nan_to_num(losses, nan=float("inf")).argmin())
         snaps.append((time.perf_counter() - t0, iteration, images[best].clone()))
 
+    extra = {"monitor": monitor, "monitor_every": every} if monitored else {}
     result = invert(problem.model, problem.observation, problem.labels, config, image_shape=problem.image_shape,
-                    normalization=problem.normalization, device="cpu", seed=seed, progress=False,
-                    monitor=monitor, monitor_every=every)
+                    normalization=problem.normalization, device="cpu", seed=seed, progress=False, **extra)
     seconds = time.perf_counter() - t0
     snaps.append((seconds, result.iterations, result.images))
     curve = _curve(problem, snaps)
@@ -373,6 +391,61 @@ def copy_weights(source: nn.Module, target: nn.Module, *, atol: float = 1e-5) ->
     return target
 
 
+# ---------------------------------------------------------------- where an iteration's time goes
+
+PHASES = ("forward", "backward", "objective", "double backward", "optimiser")
+
+
+def profile_iteration(problem: Problem, *, repeats: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Median seconds of each phase of one FedSGD iteration, written out step by step.
+
+    The same computation as leaklib's iteration for one restart (cross-entropy forward; parameter
+    gradient with its graph kept; closed-form gradient of the cosine distance in that gradient; one
+    backward of it into the images; a signed-Adam step), timed phase by phase with plain autograd.
+    """
+    import torch.nn.functional as F
+
+    from .attack import cosine_distance, pixel_box
+    from .attack.optimizers import make_optimizer
+
+    try:
+        from .attack.objectives import distance_and_grad
+    except ImportError:  # an engine without the closed form: differentiate the distance instead
+        def distance_and_grad(objective: str, g: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+            g = g.detach().requires_grad_(True)
+            value = cosine_distance(g[0], target)
+            return value.detach()[None], torch.autograd.grad(value, g)[0]
+
+    names = [n for n, _ in problem.model.named_parameters()]
+    params = [p for _, p in problem.model.named_parameters()]
+    target = torch.cat([problem.observation.tensors[n].reshape(-1) for n in names])
+    lower, upper = pixel_box(problem.normalization, problem.image_shape[0])
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((1, problem.case.num_images, *problem.image_shape), generator=gen).clamp(lower, upper)
+    optimizer = make_optimizer("signed-adam", [x])
+    times: dict[str, list[float]] = {k: [] for k in PHASES}
+    problem.model.eval()
+    for _ in range(repeats + 1):  # the first round warms up
+        marks = [time.perf_counter()]
+        xr = x.detach().requires_grad_(True)
+        loss = F.cross_entropy(problem.model(xr[0]), problem.labels)
+        marks.append(time.perf_counter())
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        marks.append(time.perf_counter())
+        flat = torch.cat([g.reshape(1, -1) for g in grads], dim=1)
+        _, dflat = distance_and_grad("cosine", flat.detach(), target)
+        marks.append(time.perf_counter())
+        (gx,) = torch.autograd.grad(flat, xr, grad_outputs=dflat)
+        marks.append(time.perf_counter())
+        x = optimizer.step([x], [gx], loss.detach()[None], 0.1)[0].clamp(lower, upper)
+        marks.append(time.perf_counter())
+        for k, a, b in zip(PHASES, marks, marks[1:]):
+            times[k].append(b - a)
+    med = {k: statistics.median(v[1:]) for k, v in times.items()}
+    total = sum(med.values())
+    return {"seconds": med, "total": total, "share": {k: v / total for k, v in med.items()}}
+
+
 # ---------------------------------------------------------------- the benchmark
 
 def run_case(case: BenchCase, iterations: Sequence[int], *, repeats: int = 3, every: int = 10, seed: int = 0,
@@ -400,7 +473,11 @@ def run_case(case: BenchCase, iterations: Sequence[int], *, repeats: int = 3, ev
             runs.append(rec)
             log(f"  {case.name} rep {rep}: leaklib {its} it {rec.seconds:.1f} s, PSNR {rec.psnr:.2f}")
         if b_time is not None:
-            rec = run_leaklib(problem, max(iterations) * 100, seed=s, time_budget=b_time, every=every)
+            its = max(iterations) * 100
+            if not _supports_monitoring():  # the iterations that fit at this repeat's measured speed
+                its = max(1, int(b_time / next(r for r in reversed(runs) if r.library == "leaklib"
+                                               and r.iterations == iterations[0]).seconds_per_iteration))
+            rec = run_leaklib(problem, its, seed=s, time_budget=b_time, every=every)
             runs.append(rec)
             log(f"  {case.name} rep {rep}: leaklib {b_time:.1f} s budget, {rec.iterations} it, PSNR {rec.psnr:.2f}")
     return {"case": asdict(case), "iterations": iterations, "flops_per_iteration": flops,
@@ -459,7 +536,8 @@ def summarize_case(runs: Sequence[RunRecord], iterations: Sequence[int], flops: 
 
 def run_benchmark(cases: Sequence[str], iterations: dict[str, Sequence[int]], *, repeats: int = 3,
                   every: int = 10, seed: int = 0, model_name: str = "resnet20-4", use_breaching: bool = True,
-                  threads: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+                  threads: int | None = None, profile_repeats: int = 5,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every case in ``cases`` (names of :data:`CASES`); the whole record for ``bench.json``."""
     from .runtime import provenance
 
@@ -474,10 +552,12 @@ def run_benchmark(cases: Sequence[str], iterations: dict[str, Sequence[int]], *,
     if use_breaching and version is None:
         log("breaching is not importable (pip install breaching==0.1.2): reporting leaklib alone")
     peak = matmul_peak()
-    log(f"matmul peak ({PEAK_SIZE}x{PEAK_SIZE} float32): {peak['best_gflops']:.1f} GFLOP/s "
+    log(f"matmul peak ({peak['size']}x{peak['size']} float32): {peak['best_gflops']:.1f} GFLOP/s "
         f"(median {peak['median_gflops']:.1f}), {torch.get_num_threads()} threads")
     record: dict[str, Any] = {"breaching": version, "peak": peak, "repeats": repeats, "every": every,
                               "model": model_name, "cases": {}}
+    record["profile"] = profile_iteration(make_problem(CASES["single"], model_name=model_name, seed=seed),
+                                          repeats=profile_repeats)
     for name in cases:
         log(f"case {name}: iterations {list(iterations[name])}")
         record["cases"][name] = run_case(CASES[name], iterations[name], repeats=repeats, every=every, seed=seed,
@@ -534,4 +614,9 @@ def table(record: dict[str, Any]) -> str:
     head = (f"matmul peak {peak['best_gflops']:.1f} GFLOP/s; breaching "
             f"{record['breaching'] or 'not importable: leaklib alone'}; medians [min-max] over "
             f"{record['repeats']} repeats")
-    return head + "\n" + "\n".join(lines)
+    text = head + "\n" + "\n".join(lines)
+    prof = record.get("profile")
+    if prof:
+        parts = ", ".join(f"{k} {prof['seconds'][k] * 1e3:.0f} ms ({prof['share'][k]:.0%})" for k in PHASES)
+        text += f"\none single-image iteration, phase by phase: {parts}; total {prof['total'] * 1e3:.0f} ms"
+    return text

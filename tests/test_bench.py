@@ -98,3 +98,22 @@ def test_no_breaching_detected(monkeypatch):
 def test_matmul_peak_is_positive():
     peak = bench.matmul_peak(size=64, repeats=2)
     assert peak["best_gflops"] > 0 and math.isfinite(peak["median_gflops"])
+
+
+def test_leaklib_alone_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch):
+    """The whole command without breaching: table printed, bench.json with runs, curves and summary."""
+    monkeypatch.setattr(bench, "breaching_available", lambda: None)
+    monkeypatch.setattr(bench, "PEAK_SIZE", 128)
+    code = main(["bench", "--cases", "single,restarts8", "--iterations", "2,3", "--repeats", "1", "--every", "1",
+                 "--model", "lenet-zhu", "--out", str(tmp_path)])
+    assert code == 0
+    record = json.loads((tmp_path / "bench.json").read_text())
+    assert record["breaching"] is None and set(record["cases"]) == {"single", "restarts8"}
+    single = record["cases"]["single"]
+    assert [r["iterations"] for r in single["runs"]] == [2, 3]  # no time-budget run without breaching
+    assert all(r["library"] == "leaklib" and r["curve"][-1][2] == r["psnr"] for r in single["runs"])
+    expected = [1, 2, 3, 3] if bench._supports_monitoring() else [3]  # an engine without monitor: final only
+    assert [row[1] for row in single["runs"][1]["curve"]] == expected
+    assert single["flops_per_iteration"]["leaklib"] > 0
+    assert set(record["profile"]["seconds"]) == set(bench.PHASES)
+    assert "not importable" in record["table"] and "PSNR dB @ 3 it" in record["table"]

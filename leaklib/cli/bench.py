@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated iteration budgets for every case (default: single 500,2000; others 500)")
     p.add_argument("--repeats", type=int, default=3, help="repeats per case (libraries interleaved)")
     p.add_argument("--every", type=int, default=10, help="iterations between PSNR records along a run")
+    p.add_argument("--model", default="resnet20-4", help="model name (breaching needs the same architecture)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breaching", action="store_true", help="run leaklib alone even if breaching is importable")
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     budgets = {c: _ints(args.iterations or DEFAULT_ITERATIONS.get(c, "500")) for c in cases}
     record = run_benchmark(cases, budgets, repeats=args.repeats, every=args.every, seed=args.seed,
-                           use_breaching=not args.no_breaching, threads=args.threads)
+                           use_breaching=not args.no_breaching, threads=args.threads,
+                           model_name=args.model)
     text = table(record)
     record["table"] = text
     write_json(Path(out) / "bench.json", record)
