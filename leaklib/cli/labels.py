@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--local-batch", type=int, default=None, help="FedAvg local mini-batch (default: whole batch)")
     p.add_argument("--local-lr", type=float, default=0.01, help="FedAvg local learning rate")
     p.add_argument("--batch-size", type=int, default=8, help="K, the client's number of images")
-    p.add_argument("--pattern", default="unique", help="unique | random | dup:N | same | counts:{c:n,...}")
+    p.add_argument("--pattern", default="unique", help="unique | random | dup:N (one label N times, rest distinct) | rep:N (K/N labels, N each) | same | counts:{c:n,...}")
     p.add_argument("--trials", type=int, default=10)
     p.add_argument("--rules", default="all", help="all or a comma-separated list, e.g. geng,yin,best")
     p.add_argument("--bn", default="eval", choices=["eval", "train"], help="client's batch-norm mode")

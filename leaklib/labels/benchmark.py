@@ -38,10 +38,29 @@ def parse_rules(rules: str | list[str]) -> list[str]:
     return list(dict.fromkeys(rules))
 
 
+def _repeat_pattern(ds, size: int, pattern: str, seed: int) -> str:
+    """``rep:N`` (Geng et al.'s repeated labels): size/N distinct classes, N images each, as a counts pattern."""
+    n = pattern.split(":", 1)[1].strip()
+    if not n.isdigit() or int(n) <= 0 or size % int(n):
+        raise LeaklibError(f"pattern rep:N needs N > 0 dividing the batch size {size}, got {pattern!r}")
+    present = torch.nonzero(ds.class_counts()).flatten()
+    k = size // int(n)
+    if k > len(present):
+        raise LeaklibError(f"pattern {pattern} with batch size {size} needs {k} classes; {ds.name} has {len(present)}")
+    g = torch.Generator().manual_seed(seed)
+    classes = sorted(present[torch.randperm(len(present), generator=g)[:k]].tolist())
+    return "counts:{" + ",".join(f"{c}:{n}" for c in classes) + "}"
+
+
 def _draw_batch(ds, size: int, pattern: str, seed: int):
-    """make_batch without augmentation, or with it when the dataset lacks the images the pattern needs."""
+    """make_batch without augmentation, or with it when the dataset lacks the images the pattern needs.
+
+    Besides leaklib.data's patterns, ``rep:N`` draws size/N classes with N images each.
+    """
     from ..data import make_batch
 
+    if pattern.startswith("rep:"):
+        pattern = _repeat_pattern(ds, size, pattern, seed)
     try:
         return make_batch(ds, size, pattern, seed)
     except LeaklibError as e:

@@ -193,7 +193,7 @@ def bias(
     seed: int = 0,
     image_shape: Sequence[int] | None = None,
     normalization=None,
-    num_dummy: int = 64,
+    num_dummy: int = 32,
     bn: str = "eval",
 ) -> Tensor:
     """leaklib's bias-count rule: n_c = K (p_c - db_c), Geng's estimate with the bias gradient for S_c / O.
@@ -301,6 +301,7 @@ def ilrg(
 def _fit_support(
     support: Tensor, P: Tensor, mask: Tensor, emb: Tensor, target: Tensor, layer: LastLayer, head: str,
     iterations: int,
+    warmup: int = 10,
 ) -> tuple[Tensor, Tensor, float]:
     """ilrg-refined's alternation on one set of present classes: (counts (C,), final support, residual)."""
     P, mask, emb = P.clone(), mask.clone(), emb.clone()
@@ -308,23 +309,24 @@ def _fit_support(
     b = layer.module.bias.detach().double().cpu()
     n = torch.zeros(P.shape[0], dtype=P.dtype)
     residual = math.inf
-    for _ in range(iterations):
+    for step in range(iterations):
         m = support.numel()
         A = (P[support] * mask[support]).T.clone()  # (C, m): one image of class j moves the gradient by A[:, j]
         A[support, torch.arange(m)] -= mask[support, support]
         # unknowns U[j] = n_j * (e_j, 1): class feature sums, with the count in the last column
         U = torch.linalg.lstsq(A, target, driver="gelsd").solution
         counts = U[:, -1]
-        if m > 1 and (counts < 0.5).any():  # a class counted below 1/2 is absent: drop it and solve again
-            support = support[counts >= counts.max().clamp_max(0.5)]
+        settled = step >= warmup  # first let P settle on the whole starting support, then drop classes
+        if settled and m > 1 and counts.min() < 0.5:  # the class counted lowest, below 1/2, is absent
+            support = support[torch.arange(m) != torch.argmin(counts)]
             continue
         residual = float((A @ U - target).norm() / target.norm())
-        emb[support] = U[:, :-1] / counts.clamp_min(1e-6)[:, None]
+        emb[support] = U[:, :-1] / counts.clamp_min(0.25)[:, None]
         P[support] = head_probabilities(layer, emb[support], head)
         if head == "relu":
             mask[support] = (emb[support] @ W.T + b > 0).double()
         previous, n = n, torch.zeros_like(n).index_put((support,), counts)
-        if torch.allclose(n, previous, atol=1e-9):
+        if settled and torch.allclose(n, previous, atol=1e-9):
             break
     return n, support, residual
 
@@ -346,6 +348,7 @@ def ilrg_refined(
     ilrg) K [dW, db] = (P^T - I) U over the present classes, with U_j = n_j (e_j, 1): given P a linear system
     for the class feature sums and, in its last column, the counts. Alternate: solve for U (least squares),
     recompute P from e_j = U_j / n_j; start from the classes iLRG's first solve counts >= 1/4 (at most K),
+    let P settle for ``warmup`` rounds,
     drop a class whose count falls below 1/2, and add greedily the class that most lowers the relative
     residual of the fit (by half or more) while fewer than K are present. The true counts give a zero residual
     when every image of a class has the same features; on real batches the fit is an approximation.
