@@ -115,7 +115,7 @@ def test_ilrg_refined_exact_with_class_constant_features():
     """Non-zero W, b (logits with std ~1.3, far from uniform): when all images of a class share one feature
     vector the class-wise model of ilrg-refined has the true counts as an exact solution; plain iLRG's
     e_c = dW_c / db_c mixes in other classes' features. Over 10 random cases the refinement must be exact in
-    at least 9 and beat iLRG (measured: 9 vs 4; the miss is a case where it settles on a wrong support)."""
+    at least 9 and beat iLRG (measured: 10 vs 4)."""
     exact = {"ilrg": 0, "ilrg-refined": 0}
     for seed in range(10):
         torch.manual_seed(seed)
