@@ -246,6 +246,17 @@ def test_batched_restarts_equal_sequential_runs(optimizer, labels):
             assert torch.allclose(alone.images, together.images, atol=1e-4)
 
 
+def test_unbatched_restarts_equal_single_runs_exactly():
+    model = TinyConv()
+    x, y = batch(2)
+    obs = fedsgd_update(model, x, y)
+    cfg = quick(restarts=2, batched=False, bn_mode="train", iterations=6)
+    together = invert(model, obs, y, cfg, image_shape=SHAPE, seed=2, progress=False)
+    for r, s in enumerate(together.seeds):
+        alone = invert(model, obs, y, cfg.replace(restarts=1), image_shape=SHAPE, restart_seeds=[s], progress=False)
+        assert alone.loss_history[0] == together.loss_history[r]
+
+
 def test_same_seed_same_numbers_and_json_round_trip(tmp_path):
     model = TinyConv()
     x, y = batch(2)

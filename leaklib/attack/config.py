@@ -5,6 +5,10 @@ Adam on the signed gradient with lr 0.1 divided by 10 at 3/8, 5/8, 7/8 of the it
 the pixel box, standard-normal init, TV weight 1e-4 (trained ResNet20-4 on CIFAR-10), 24,000 iterations.
 ``AttackConfig.preset("dlg")`` gives the DLG baseline (Zhu et al. 2019): Euclidean distance, L-BFGS,
 labels optimised jointly, no box, no prior.
+
+``batched=True`` computes the R restarts in one ``vmap`` (fast); ``False`` runs the same per-restart function
+one restart at a time, which reproduces single-restart runs bit for bit (float32 accuracy of vmap's batched
+double backward through deep conv nets is lower on CPU; see loop.py).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class AttackConfig:
     fedavg: str = "unroll"  # FedAvg: replay local SGD ("unroll") or match Geng's pseudo-gradient
     bn_mode: str = "eval"  # the model's batch norm while attacking (running or batch statistics)
     lbfgs_history: int = 100
+    batched: bool = True  # restarts in one vmap; False: one at a time through the same function (see loop.py)
     checkpoint_every: int = 0  # iterations between checkpoints; 0 = never
     method: str = "custom"  # the preset this config came from (informational)
 
