@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..errors import LeaklibError, unknown
 from ..fl import Observation
-from .head import LastLayer, dummy_statistics, head_probabilities, last_layer_gradient, num_images_of
+from .head import DummyStatistics, LastLayer, dummy_statistics, head_probabilities, last_layer_gradient, num_images_of
 
 Obs = Observation | Sequence[Observation]
 
@@ -77,7 +77,7 @@ def _need_distinct(rule: str, K: int, C: int) -> None:
         )
 
 
-def _dummy(model: nn.Module, K: int, seed: int, image_shape, normalization, num_dummy, bn: str) -> object:
+def _dummy(model: nn.Module, K: int, seed: int, image_shape, normalization, num_dummy, bn: str) -> DummyStatistics:
     """Dummy-input statistics of Geng et al. (uniform images of the batch's shape)."""
     shape = image_shape if image_shape is not None else getattr(model, "image_shape", None)
     if shape is None:
@@ -177,8 +177,8 @@ def geng(
 
     p_c (mean softmax) and O (mean ||h||_1 of the final layer's input) come from ``num_dummy`` (default K)
     uniform-random images of the batch's shape (``image_shape``; mapped through ``normalization`` if given)
-    fed to the global model w_0. FedAvg uses the pseudo-gradient (w_0 - w_T) / (lr * steps) for dW.
-    Assumes non-negative features and that p_kc and ||h_k||_1 of the real images are close to their
+    fed to the global model w_0, with batch norm in the client's mode ``bn`` (eval: running statistics).
+    FedAvg uses the pseudo-gradient (w_0 - w_T) / (lr * steps) for dW. Assumes non-negative features and that p_kc and ||h_k||_1 of the real images are close to their
     dummy-input means (best on untrained models). Handles repeated labels.
     """
     K = num_images_of(observation, num_images)
@@ -204,7 +204,8 @@ def bias(
     """leaklib's bias-count rule: n_c = K (p_c - db_c), Geng's estimate with the bias gradient for S_c / O.
 
     Since K db_c = sum_k p_kc - n_c exactly, the only approximation left is p_c (mean softmax over the batch,
-    estimated on ``num_dummy`` uniform dummy images); Geng's feature-sum approximation O_k ~ O disappears.
+    estimated on ``num_dummy`` uniform dummy images, batch norm in mode ``bn``); Geng's feature-sum
+    approximation O_k ~ O disappears.
     Needs a bias in the final layer; handles repeated labels; best on untrained models.
     """
     K = num_images_of(observation, num_images)
