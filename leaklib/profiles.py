@@ -17,13 +17,44 @@ PROFILE_NAMES = ("smoke", "quick", "paper")
 # notebook -> {"smoke": {...}, "quick": {...}, "paper": {...}, "paper_needs": "..."}
 # Every profile of a notebook names the same knobs.
 PROFILES: dict[str, dict[str, Any]] = {
-    "01_duplicate_label_recovery": {},
+    "01_duplicate_label_recovery": {
+        "smoke": {"label_model": "lenet-zhu", "rules": "geng,yin,analytic,llg,ilrg", "dups": [1, 4], "label_batch": 8,
+                  "label_trials": 1, "large_dataset": "fashion-mnist", "large_batch": 64, "large_trials": 1,
+                  "fedavg_local_batch": 4, "image_model": "lenet-zhu", "image_batch": 4, "image_pattern": "dup:2",
+                  "image_seeds": [0], "iterations": 4, "tv": 1e-4},
+        "quick": {"label_model": "lenet-zhu", "rules": "geng,yin,analytic,llg,ilrg", "dups": [1, 2, 3, 4],
+                  "label_batch": 8, "label_trials": 5, "large_dataset": "fashion-mnist", "large_batch": 64,
+                  "large_trials": 3, "fedavg_local_batch": 4, "image_model": "lenet-zhu", "image_batch": 4,
+                  "image_pattern": "dup:2", "image_seeds": [0, 1], "iterations": 100, "tv": 1e-4},
+        "paper": {"label_model": "resnet20-4", "rules": "geng,yin,analytic,llg,ilrg", "dups": [1, 2, 3, 4],
+                  "label_batch": 8, "label_trials": 100, "large_dataset": "fashion-mnist", "large_batch": 256,
+                  "large_trials": 20, "fedavg_local_batch": 4, "image_model": "resnet20-4", "image_batch": 8,
+                  "image_pattern": "dup:2", "image_seeds": [0, 1, 2, 3, 4], "iterations": 24_000, "tv": 1e-4},
+        "paper_needs": "a GPU (24,000 iterations on ResNet20-4 per batch); ImageNet batches of 16 need the full "
+                       "ImageNet (offline: CIFAR-10 sample and Fashion-MNIST only)",
+    },
     "02_same_class_fusion": {},
     "03_trained_vs_untrained": {},
     "04_width_depth": {},
     "05_fedavg_epochs": {},
-    "06_label_errors": {},
-    "07_multiple_updates": {},
+    "06_label_errors": {
+        "smoke": {"model": "mlp-64", "batch_size": 4, "pattern": "unique", "seeds": [0], "iterations": 4,
+                  "tv": 1e-4, "restarts": 1},
+        "quick": {"model": "mlp-64", "batch_size": 4, "pattern": "unique", "seeds": [0, 1, 2],
+                  "iterations": 150, "tv": 1e-4, "restarts": 1},
+        "paper": {"model": "resnet20-4", "batch_size": 8, "pattern": "unique", "seeds": list(range(10)),
+                  "iterations": 24_000, "tv": 1e-4, "restarts": 2},
+        "paper_needs": "a GPU (24,000 iterations x 2 restarts on ResNet20-4, 10 batches x 2 arms)",
+    },
+    "07_multiple_updates": {
+        "smoke": {"model": "mlp-64", "batch_size": 2, "local_batch": 1, "local_lr": 0.1, "updates": [1, 2],
+                  "seeds": [0], "iterations": 4, "tv": 1e-4},
+        "quick": {"model": "mlp-64", "batch_size": 2, "local_batch": 1, "local_lr": 0.1, "updates": [1, 2, 4],
+                  "seeds": [0, 1], "iterations": 100, "tv": 1e-4},
+        "paper": {"model": "resnet20-4", "batch_size": 8, "local_batch": 2, "local_lr": 0.1, "updates": [1, 2, 4, 8],
+                  "seeds": list(range(10)), "iterations": 24_000, "tv": 1e-4},
+        "paper_needs": "a GPU (24,000 iterations on ResNet20-4, each iteration replaying up to 8 FedAvg updates)",
+    },
     "08_analytic_and_dishonest": {},
     "09_large_batch": {},
 }
