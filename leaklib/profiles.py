@@ -34,8 +34,30 @@ PROFILES: dict[str, dict[str, Any]] = {
                        "ImageNet (offline: CIFAR-10 sample and Fashion-MNIST only)",
     },
     "02_same_class_fusion": {},
-    "03_trained_vs_untrained": {},
-    "04_width_depth": {},
+    "03_trained_vs_untrained": {
+        "smoke": {"dataset": "cifar10-sample", "cases": ["lenet-zhu", "keras-cifar-cnn"], "methods": ["ig", "dlg"],
+                  "images": [0], "ig_iterations": 3, "dlg_iterations": 3, "restarts": 1, "tv": 1e-4},
+        "quick": {"dataset": "cifar10-sample", "cases": ["lenet-zhu", "keras-cifar-cnn", "keras-cifar-cnn-untrained"],
+                  "methods": ["ig", "dlg"], "images": [0, 1], "ig_iterations": 100, "dlg_iterations": 30,
+                  "restarts": 1, "tv": 1e-4},
+        "paper": {"dataset": "cifar10", "cases": ["lenet-zhu", "lenet-zhu+trained", "resnet20-4", "resnet20-4+trained",
+                                                  "keras-cifar-cnn", "keras-cifar-cnn-untrained"],
+                  "methods": ["ig", "dlg"], "images": list(range(20)), "ig_iterations": 24_000,
+                  "dlg_iterations": 6_000, "restarts": 8, "tv": 1e-4},
+        "paper_needs": "a GPU (24,000 iterations x 8 restarts per image), full CIFAR-10 under data_root, and trained "
+                       "checkpoints from `leaklib train --model lenet-zhu --dataset cifar10` and "
+                       "`leaklib train --model resnet20-4 --dataset cifar10`",
+    },
+    "04_width_depth": {
+        "smoke": {"dataset": "cifar10-sample", "widths": [1, 2], "depths": [20], "depth_width": 1, "images": [0],
+                  "iterations": 3, "restarts": 1, "tv": 1e-4},
+        "quick": {"dataset": "cifar10-sample", "widths": [1, 2, 4], "depths": [20, 32], "depth_width": 1,
+                  "images": [0], "iterations": 30, "restarts": 1, "tv": 1e-4},
+        "paper": {"dataset": "cifar10", "widths": [1, 2, 4, 8], "depths": [20, 32, 44, 56], "depth_width": 4,
+                  "images": list(range(20)), "iterations": 24_000, "restarts": 4, "tv": 1e-4},
+        "paper_needs": "a GPU (24,000 iterations x 4 restarts per image on ResNets up to 56 layers or width 8) and "
+                       "full CIFAR-10 under data_root",
+    },
     "05_fedavg_epochs": {},
     "06_label_errors": {
         "smoke": {"model": "mlp-64", "batch_size": 4, "pattern": "unique", "seeds": [0], "iterations": 4,
@@ -56,7 +78,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         "paper_needs": "a GPU (24,000 iterations on ResNet20-4, each iteration replaying up to 8 FedAvg updates)",
     },
     "08_analytic_and_dishonest": {},
-    "09_large_batch": {},
+    "09_large_batch": {
+        "smoke": {"dataset": "cifar100-sample", "model": "lenet-zhu", "batch_size": 4, "iterations": 3, "restarts": 1,
+                  "tv": 1e-4, "best": 2},
+        "quick": {"dataset": "cifar100-sample", "model": "lenet-zhu", "batch_size": 20, "iterations": 200,
+                  "restarts": 1, "tv": 1e-4, "best": 5},
+        "paper": {"dataset": "cifar100", "model": "resnet32-10", "batch_size": 100, "iterations": 24_000,
+                  "restarts": 8, "tv": 1e-4, "best": 10},
+        "paper_needs": "a GPU (ResNet32-10 on a batch of 100 images, 24,000 iterations x 8 restarts) and full "
+                       "CIFAR-100 under data_root",
+    },
 }
 
 
