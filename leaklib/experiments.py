@@ -82,6 +82,7 @@ class ExperimentResult:
     batch: Batch
     recon01: Tensor  # reconstructions reordered to match batch.images01
     attack: AttackResult
+    classes: list[str]  # the dataset's class names
 
 
 def prepare(exp: Experiment, seed: int = 0) -> tuple[ImageDataset, Batch, nn.Module]:
@@ -127,7 +128,7 @@ def attack_labels(exp: Experiment, model: nn.Module, observation: Observation, b
         from .labels import list_rules, recover_labels, rule_options
 
         if exp.labels not in list_rules():
-            raise LeaklibError(f"unknown labels {exp.labels!r}; valid: known, joint, {', '.join(list_rules())}")
+            raise LeaklibError(f"unknown label rule {exp.labels!r}; valid labels: known, joint, {', '.join(list_rules())}")
         known = {"image_shape": tuple(batch.images.shape[1:]), "normalization": batch.normalization}
         opts = {k: v for k, v in known.items() if k in rule_options(exp.labels)}
         labels = recover_labels(exp.labels, model, observation, len(batch), seed=seed, true_labels=batch.labels,
@@ -170,12 +171,16 @@ def run_experiment(
         "label_accuracy": metrics["label_accuracy"], "seconds": result.seconds, "iterations": result.iterations,
         "loss": result.loss, "per_image": metrics["per_image"], "indices": list(batch.indices),
         "true_labels": batch.labels.tolist(), "attack_labels": result.labels.tolist(),
+        "dataset": exp.dataset, "model": exp.model, "trained": bool(getattr(model, "trained", exp.trained)),
+        "setting": exp.setting, "labels": exp.labels, "method": config.method, "seed": seed,
+        "fedavg": {"epochs": exp.epochs, "local_batch": exp.local_batch or len(batch), "local_lr": exp.local_lr}
+        if exp.setting == "fedavg" else None,
         "augmented": bool(batch.augmented), "experiment": exp.to_dict(), "config": config.to_dict(),
         "attack": result.to_dict(include_images=False), "provenance": provenance(device, seed),
     }
     if keep_images:
         record["recon_uint8"] = (recon01 * 255).round().to(torch.uint8).tolist()
-    return ExperimentResult(record=record, batch=batch, recon01=recon01, attack=result)
+    return ExperimentResult(record=record, batch=batch, recon01=recon01, attack=result, classes=dataset.classes)
 
 
 def record_images(record: dict[str, Any]) -> Tensor:

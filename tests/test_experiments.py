@@ -42,7 +42,7 @@ def test_wrong_labels_helper_and_errors():
         wrong_labels(torch.tensor([0, 9, 5]), 4, 10)
     with pytest.raises(LeaklibError, match="unknown setting 'fedprox'"):
         Experiment(setting="fedprox")
-    with pytest.raises(LeaklibError, match="unknown labels 'magic'"):
+    with pytest.raises(LeaklibError, match="unknown label rule 'magic'"):
         run_experiment(Experiment(model="lenet-zhu", labels="magic"), FAST)
     with pytest.raises(LeaklibError, match="indices or as batch_size"):
         Experiment(indices=None)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..attack import FEDAVG_MODES, INITS, METHODS, OPTIMIZERS, AttackConfig, invert
+from ..attack import FEDAVG_MODES, INITS, METHODS, OPTIMIZERS, AttackConfig
 from ..errors import LeaklibError
 from ..io import ensure_writable_dir, save_figure, save_torch, write_json
 
@@ -67,12 +67,9 @@ def config_from_args(args: argparse.Namespace) -> AttackConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import load_dataset, make_batch
-    from ..fl import fedavg_update, fedsgd_update
-    from ..metrics import batch_metrics
-    from ..models import build
+    from ..experiments import Experiment, run_experiment
     from ..plots import reconstruction_grid
-    from ..runtime import provenance, resolve_device
+    from ..runtime import resolve_device
 
     out = ensure_writable_dir(args.out)
     if args.threads is not None:
@@ -81,56 +78,28 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = config_from_args(args)
     device = resolve_device(args.device)
-    dataset = load_dataset(args.dataset)
-    batch = make_batch(dataset, len(args.indices), indices=args.indices)
-    model = build(args.model, num_classes=dataset.num_classes, trained=args.trained, checkpoint=args.checkpoint,
-                  seed=args.seed)
-    if args.setting == "fedsgd":
-        observation = fedsgd_update(model, batch.images, batch.labels, bn=args.model_mode)
-    else:
-        observation = fedavg_update(model, batch.images, batch.labels, epochs=args.epochs,
-                                    batch_size=args.local_batch, lr=args.local_lr, bn=args.model_mode)
-    n = len(batch)
-    if args.labels == "known":
-        labels = batch.labels
-    elif args.labels == "joint":
-        labels = "joint"
-    else:
-        from ..labels import recover_labels
-
-        labels = recover_labels(args.labels, model, observation, n)
-    result = invert(model, observation, labels, config, image_shape=dataset.image_shape, num_images=n,
-                    normalization=batch.normalization, device=device, seed=args.seed, progress=not args.quiet,
-                    checkpoint_path=Path(out) / "attack.pt" if args.checkpoint_every else None)
-
-    recon01 = batch.normalization.denormalize(result.images).clamp(0, 1)
-    scores = batch_metrics(recon01, batch.images01, result.labels, batch.labels)
-    record = {
-        "psnr": scores["psnr"], "ssim": scores["ssim"], "mse": scores["mse"],
-        "label_accuracy": scores["label_accuracy"], "seconds": result.seconds, "iterations": result.iterations,
-        "per_image": scores["per_image"],
-        "dataset": args.dataset, "indices": list(args.indices), "true_labels": batch.labels.tolist(),
-        "model": args.model, "trained": bool(model.trained), "setting": args.setting,
-        "fedavg": {"epochs": args.epochs, "local_batch": args.local_batch or n, "local_lr": args.local_lr}
-        if args.setting == "fedavg" else None,
-        "labels": args.labels, "method": args.method, "seed": args.seed,
-        "config": config.to_dict(), "attack": result.to_dict(include_images=False),
-        "provenance": provenance(device, args.seed),
-    }
+    exp = Experiment(dataset=args.dataset, indices=tuple(args.indices), model=args.model, trained=args.trained,
+                     checkpoint=args.checkpoint, model_seed=args.seed, setting=args.setting, epochs=args.epochs,
+                     local_batch=args.local_batch, local_lr=args.local_lr, client_bn=args.model_mode,
+                     labels=args.labels)
+    done = run_experiment(exp, config, device=device, seed=args.seed, progress=not args.quiet,
+                          checkpoint_path=Path(out) / "attack.pt" if args.checkpoint_every else None)
+    record, batch = done.record, done.batch
     write_json(Path(out) / "result.json", record)
-    save_torch({"images": result.images, "labels": result.labels, "true_images": batch.images,
-                "true_labels": batch.labels, "permutation": scores["permutation"]}, Path(out) / "reconstruction.pt")
-    perm = torch.tensor(scores["permutation"])
-    fig = reconstruction_grid(batch.images01, recon01[perm], psnrs=[p["psnr"] for p in scores["per_image"]],
-                              labels=batch.labels.tolist(), class_names=dataset.classes,
+    save_torch({"images": done.attack.images, "labels": done.attack.labels, "true_images": batch.images,
+                "true_labels": batch.labels, "permutation": [p["recon_index"] for p in record["per_image"]]},
+               Path(out) / "reconstruction.pt")
+    fig = reconstruction_grid(batch.images01, done.recon01, psnrs=[p["psnr"] for p in record["per_image"]],
+                              labels=batch.labels.tolist(), class_names=done.classes,
                               title=f"{args.method} on {args.model} ({args.setting}, labels {args.labels})")
     save_figure(fig, Path(out) / "reconstruction.png")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    psnrs = " ".join(f"{p['psnr']:.2f}" for p in scores["per_image"])
-    print(f"PSNR {scores['psnr']:.2f} dB (per image: {psnrs}), SSIM {scores['ssim']:.3f}, "
-          f"label accuracy {scores['label_accuracy']}, {result.seconds:.1f} s -> {out}/result.json")
-    if not all(v == v for v in result.restart_losses):
+    psnrs = " ".join(f"{p['psnr']:.2f}" for p in record["per_image"])
+    print(f"PSNR {record['psnr']:.2f} dB (per image: {psnrs}), SSIM {record['ssim']:.3f}, "
+          f"label accuracy {record['label_accuracy']}, {record['seconds']:.1f} s -> {out}/result.json")
+    if not all(v == v for v in done.attack.restart_losses):
         raise LeaklibError("every restart diverged (NaN loss); try a smaller --lr or another --init")
     return 0
+
