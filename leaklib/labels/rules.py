@@ -307,6 +307,7 @@ def ilrg(
 def _fit_support(
     support: Tensor, P: Tensor, mask: Tensor, emb: Tensor, target: Tensor, layer: LastLayer, head: str,
     iterations: int,
+    K: int,
     warmup: int = 10,
 ) -> tuple[Tensor, Tensor, float]:
     """ilrg-refined's alternation on one set of present classes: (counts (C,), final support, residual)."""
@@ -322,6 +323,8 @@ def _fit_support(
         # unknowns U[j] = n_j * (e_j, 1): class feature sums, with the count in the last column
         U = torch.linalg.lstsq(A, target, driver="gelsd").solution
         counts = U[:, -1]
+        if m == P.shape[0]:  # every class present: (P^T - I) is singular, so fix the counts by sum n = K
+            counts = _solve_counts(P, mask, target[:, -1] / K, K, support)[support]
         settled = step >= warmup  # first let P settle on the whole starting support, then drop classes
         if settled and m > 1 and counts.min() < 0.5:  # the class counted lowest, below 1/2, is absent
             support = support[torch.arange(m) != torch.argmin(counts)]
@@ -377,11 +380,11 @@ def ilrg_refined(
     emb = torch.zeros_like(dW)
     emb[ok] = dW[ok] / db[ok, None]
     target = K * torch.cat([dW, db[:, None]], dim=1)  # the bias is the weight of a constant feature 1
-    n, support, residual = _fit_support(support, P, mask, emb, target, layer, head, iterations)
+    n, support, residual = _fit_support(support, P, mask, emb, target, layer, head, iterations, K)
     candidates = order[: 2 * K]
     while support.numel() < K and residual > 1e-9:
         trials = [
-            _fit_support(torch.cat([support, c.reshape(1)]), P, mask, emb, target, layer, head, iterations)
+            _fit_support(torch.cat([support, c.reshape(1)]), P, mask, emb, target, layer, head, iterations, K)
             for c in candidates if c not in support
         ]
         if not trials:
