@@ -52,6 +52,7 @@ class AttackConfig:
     lbfgs_history: int = 100
     batched: bool = True  # restarts in one vmap; False: one at a time through the same function (see loop.py)
     checkpoint_every: int = 0  # iterations between checkpoints; 0 = never
+    time_budget: float = 0.0  # seconds; > 0 stops the attack then and schedules lr by the time used
     method: str = "custom"  # the preset this config came from (informational)
 
     @classmethod
@@ -82,6 +83,7 @@ class AttackConfig:
         check_positive("lbfgs_history", self.lbfgs_history)
         check_positive("checkpoint_every", self.checkpoint_every, allow_zero=True)
         check_positive("lr", self.lr, integer=False)
+        check_positive("time_budget", self.time_budget, allow_zero=True, integer=False)
         for name in ("tv", "l2", "box_prior", "bn_prior"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

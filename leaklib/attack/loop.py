@@ -1,8 +1,10 @@
 """The attack loop: R restarts optimised together as one batched computation, with checkpoints.
 
-Each restart's objective (matching + priors) is a function of its own dummy batch; ``torch.func.vmap``
-maps ``torch.func.grad_and_value`` of it over a leading restart axis while the model's parameters are
-shared, so R restarts cost one batched forward/backward/double-backward instead of R. Restart r draws
+Each restart's simulated update is a function of its own dummy batch; ``torch.func.vmap`` maps it over a
+leading restart axis while the model's parameters are shared, so R restarts cost one batched
+forward/backward/double-backward instead of R (one restart runs without vmap). The matching loss's
+gradient in the simulated update is taken in closed form and pulled back to the images in one backward
+pass (``grad_outputs``); the priors are differentiated as usual. Restart r draws
 its start from its own seed (:func:`~leaklib.attack.inits.restart_seed`), so the batched run equals R
 single runs up to float rounding. The best restart is the one with the lowest final matching loss
 (Inverting Gradients, Sec. 4).
@@ -20,16 +22,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 
-from ..errors import LeaklibError
+from ..errors import LeaklibError, check_positive
 from ..fl import Observation, as_observations, bn_mode, check_observation, split_state
 from ..io import save_torch
 from ..runtime import resolve_device
 from .config import AttackConfig
 from .fedavg import observed_target, simulate
 from .inits import init_images, restart_seed
-from .objectives import OBJECTIVE_FUNCTIONS, element_weights
+from .objectives import distance_and_grad, element_weights
 from .optimizers import make_optimizer
 from .priors import BatchNormStats, box_distance, l2_norm, total_variation
 from .result import AttackResult
@@ -115,6 +117,8 @@ def invert(
     checkpoint_path: str | os.PathLike | None = None,
     restart_seeds: Sequence[int] | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
+    monitor: Callable[[int, Tensor, Tensor], None] | None = None,
+    monitor_every: int = 10,
 ) -> AttackResult:
     """Reconstruct the client's images from what the server observed (Inverting Gradients, eq. 4).
 
@@ -124,7 +128,11 @@ def invert(
     ``normalization``: mean/std of the model's input, which fix the pixel box. Restart r starts from seed
     ``restart_seeds[r]`` (default ``seed * 1000 + r``). With ``checkpoint_path`` and
     ``config.checkpoint_every``, the state is saved atomically and an existing checkpoint is resumed.
-    ``callback(iteration, losses)`` runs after each iteration (e.g. to stop a run).
+    ``callback(iteration, losses)`` runs after each iteration (e.g. to stop a run);
+    ``monitor(iteration, losses, images)`` every ``monitor_every`` iterations gets the restarts' current
+    images (R, N, C, H, W) and the objectives they were stepped from (e.g. to score a run along the way).
+    With ``config.time_budget`` the attack stops when the budget is spent (``result.iterations`` says
+    how far it got) and the step schedule follows the fraction of the time used.
     """
     config = (config or AttackConfig()).validate()
     observations = as_observations(observation)
@@ -139,6 +147,7 @@ def invert(
     seeds = [restart_seed(seed, r) for r in range(config.restarts)] if restart_seeds is None else list(restart_seeds)
     if len(seeds) != config.restarts:
         raise LeaklibError(f"restart_seeds has {len(seeds)} entries for {config.restarts} restarts")
+    check_positive("monitor_every", monitor_every)
     dev = resolve_device(device)
 
     params, buffers = split_state(model)
@@ -152,21 +161,20 @@ def invert(
     names = list(params)
     targets = [observed_target(o, config.fedavg, names).to(dev, torch.float32) for o in observations]
     weights = element_weights(names, [params[k].shape for k in names], config.layer_weights, dev)
-    distance = OBJECTIVE_FUNCTIONS[config.objective]
     train_bn = config.bn_mode == "train"
     bn_stats = BatchNormStats(model)
     if config.bn_prior > 0 and not bn_stats.layers:
         raise LeaklibError("bn_prior > 0 needs a model with batch-norm layers; this one has none")
 
-    def objective(x: Tensor, label_var: Tensor | None, bufs: dict) -> tuple[Tensor, Tensor]:
-        """One restart: matching loss averaged over observations, plus the weighted priors."""
+    def simulated(x: Tensor, label_var: Tensor | None, bufs: dict) -> list[Tensor]:
+        """One restart's counterparts of the observations (flat vectors), differentiable in its images."""
         y = known if label_var is None else F.softmax(label_var, dim=-1)
-        matching = torch.stack([
-            distance(simulate(o, config.fedavg, model, params, {k: v.clone() for k, v in bufs.items()}
-                              if train_bn else bufs, x, y, names), t, weights)
-            for o, t in zip(observations, targets)
-        ]).mean()
-        total = matching
+        return [simulate(o, config.fedavg, model, params, {k: v.clone() for k, v in bufs.items()}
+                         if train_bn else bufs, x, y, names) for o in observations]
+
+    def prior(x: Tensor, bufs: dict) -> Tensor:
+        """One restart's weighted image priors."""
+        total = x.new_zeros(())
         if config.tv > 0:
             total = total + config.tv * total_variation(x)
         if config.l2 > 0:
@@ -178,28 +186,63 @@ def invert(
             functional_call(model, (params, {k: v.clone() for k, v in bufs.items()}), (x,))
             bn_stats.recording = False
             total = total + config.bn_prior * bn_stats.penalty(buffers)
-        return total, matching
+        return total
 
     joint = label_mode == "joint"
     r_count = config.restarts
+    has_prior = config.tv > 0 or config.l2 > 0 or config.box_prior > 0 or config.bn_prior > 0
     bufs_in = {k: v.expand(r_count, *v.shape) for k, v in buffers.items()} if train_bn else buffers
-    step_fn = vmap(grad_and_value(objective, argnums=(0, 1) if joint else 0, has_aux=True),
-                   in_dims=(0, 0 if joint else None, 0 if train_bn else None))
+    vmapped_sim = vmap(simulated, in_dims=(0, 0 if joint else None, 0 if train_bn else None))
+    vmapped_prior = vmap(prior, in_dims=(0, 0 if train_bn else None))
 
-    def evaluate_slice(variables: list[Tensor], bufs: dict) -> tuple[list[Tensor], Tensor, Tensor]:
-        grads, (total, matching) = step_fn(variables[0], variables[1] if joint else None, bufs)
-        return (list(grads) if joint else [grads]), total, matching
+    def sim_fn(x: Tensor, lv: Tensor | None, bufs: dict) -> list[Tensor]:
+        """Restarts batched with vmap; a single restart without any vmap layer."""
+        if x.shape[0] > 1:
+            return vmapped_sim(x, lv, bufs)
+        one = {k: v[0] for k, v in bufs.items()} if train_bn else bufs
+        return [s[None] for s in simulated(x[0], None if lv is None else lv[0], one)]
 
-    def evaluate(variables: list[Tensor]) -> tuple[list[Tensor], Tensor, Tensor]:
+    def prior_fn(x: Tensor, bufs: dict) -> Tensor:
+        if x.shape[0] > 1:
+            return vmapped_prior(x, bufs)
+        return prior(x[0], {k: v[0] for k, v in bufs.items()} if train_bn else bufs)[None]
+
+    def evaluate_slice(variables: list[Tensor], bufs: dict, need_grad: bool = True
+                       ) -> tuple[list[Tensor], Tensor, Tensor]:
+        """Objective per restart and its gradient in the variables.
+
+        The matching term's gradient in the simulated update comes in closed form
+        (:func:`distance_and_grad`) and is pulled back to the images in one backward pass with it as
+        ``grad_outputs`` (the double backward through the model); the priors are differentiated as usual.
+        """
+        inputs = [v.detach().requires_grad_(need_grad) for v in variables]
+        x, lv = inputs[0], (inputs[1] if joint else None)
+        with torch.set_grad_enabled(need_grad):
+            sims = sim_fn(x, lv, bufs)
+            parts = [distance_and_grad(config.objective, s.detach(), t, weights) for s, t in zip(sims, targets)]
+            matching = torch.stack([value for value, _ in parts]).mean(0)
+            outs, grad_outs = list(sims), [d / len(parts) for _, d in parts]
+            total = matching
+            if has_prior:
+                prior_values = prior_fn(x, bufs)
+                total = matching + prior_values.detach()
+                outs.append(prior_values.sum())
+                grad_outs.append(torch.ones((), device=dev))
+        if not need_grad:
+            return [], total, matching
+        grads = torch.autograd.grad(outs, inputs, grad_outputs=grad_outs, allow_unused=True)
+        return [torch.zeros_like(v) if g is None else g for g, v in zip(grads, inputs)], total, matching
+
+    def evaluate(variables: list[Tensor], need_grad: bool = True) -> tuple[list[Tensor], Tensor, Tensor]:
         if config.batched or r_count == 1:
-            return evaluate_slice(variables, bufs_in)
+            return evaluate_slice(variables, bufs_in, need_grad)
         # One restart at a time (same function, restart axis of length 1). On CPU, vmap's batched double
         # backward through convolutions loses float32 accuracy (about 5% of the largest entry of d loss/dx on
         # ResNet20-4 at R=4 against float64, 0.2% at R=1), so sign-Adam trajectories drift apart.
         parts = [evaluate_slice([v[r:r + 1] for v in variables],
-                                {k: b[r:r + 1] for k, b in bufs_in.items()} if train_bn else bufs_in)
+                                {k: b[r:r + 1] for k, b in bufs_in.items()} if train_bn else bufs_in, need_grad)
                  for r in range(r_count)]
-        grads = [torch.cat([p[0][i] for p in parts]) for i in range(len(variables))]
+        grads = [torch.cat([p[0][i] for p in parts]) for i in range(len(variables))] if need_grad else []
         return grads, torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts])
 
     # Initial state: restart r from its own generator (CPU, so that CPU and CUDA start alike).
@@ -238,14 +281,20 @@ def invert(
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    done = start
     with bn_mode(model, config.bn_mode), bn_stats, \
             tqdm(total=config.iterations, initial=start, disable=not progress, desc="attack") as bar:
         for it in range(start, config.iterations):
-            lr = config.lr * config.lr_decay ** bisect.bisect_right(milestones, it)
+            decays = bisect.bisect_right(milestones, it)
+            if config.time_budget:  # the schedule follows the larger of the iteration and time fractions used
+                used = (seconds_before + time.perf_counter() - t0) / config.time_budget
+                if used >= 1:
+                    break
+                decays = max(decays, sum(f <= used for f in config.lr_milestones))
+            lr = config.lr * config.lr_decay ** decays
             grads, total, _ = evaluate(variables)
-            history[it] = total.detach()
-            variables = optimizer.step([v.detach() for v in variables], [g.detach() for g in grads],
-                                       total.detach(), lr)
+            history[it] = total
+            variables = optimizer.step([v.detach() for v in variables], grads, total, lr)
             if config.boxed:
                 variables[0] = torch.clamp(variables[0], lower, upper)
             done = it + 1
@@ -254,12 +303,15 @@ def invert(
             if progress and (done % 10 == 0 or done == config.iterations):
                 bar.set_postfix(loss=f"{float(total.min()):.4g}", refresh=False)
             bar.update(1)
+            if monitor is not None and done % monitor_every == 0:
+                monitor(done, total, variables[0].detach())
             if callback is not None:
-                callback(done, total.detach())
-        _, final_total, final_matching = evaluate(variables)
+                callback(done, total)
+        _, final_total, final_matching = evaluate(variables, need_grad=False)
     seconds = seconds_before + time.perf_counter() - t0
+    history = history[:done]
     if path is not None and config.checkpoint_every:
-        save(config.iterations, seconds)
+        save(done, seconds)
 
     restart_losses = [float(v) for v in final_matching.detach().cpu()]
     ranking = [v if v == v else float("inf") for v in restart_losses]
@@ -270,6 +322,6 @@ def invert(
         images=images, labels=used, config=config,
         loss_history=history.cpu().T.tolist(), restart_losses=restart_losses,
         restart_objectives=[float(v) for v in final_total.detach().cpu()], best_restart=best, seeds=seeds,
-        seconds=seconds, iterations=config.iterations, device=str(dev), label_mode=label_mode,
+        seconds=seconds, iterations=done, device=str(dev), label_mode=label_mode,
         extra={"resumed_from": start} if start else {},
     )
