@@ -155,3 +155,15 @@ def test_as_observations(setup):
         as_observations([])
     with pytest.raises(LeaklibError, match="agree on num_images"):
         as_observations([obs, FedSGD(obs.gradient, 3)])
+
+
+def test_shuffled_schedule_can_be_replayed_inside_vmap(setup):
+    model, images, labels = setup
+    params, buffers = split_state(model)
+
+    def update_norm(x):
+        final = local_sgd(model, params, buffers, x, labels, epochs=2, batch_size=3, lr=0.1, shuffle_seed=4)
+        return sum((final[k] - params[k]).pow(2).sum() for k in params)
+
+    batched = torch.func.vmap(update_norm)(torch.stack([images, images + 0.1]))
+    torch.testing.assert_close(batched[0], update_norm(images))

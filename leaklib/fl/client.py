@@ -10,6 +10,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -84,13 +85,15 @@ def minibatch_schedule(num_images: int, batch_size: int, epochs: int, shuffle_se
 
     ``shuffle_seed`` None keeps the images in order; otherwise each epoch draws a permutation from a
     generator seeded with ``shuffle_seed + epoch`` (the server, knowing the seed, replays the same order).
+    The permutation comes from numpy, not torch: it is no random op of torch's, so the attacker can replay
+    the schedule inside ``torch.func.vmap`` (which forbids torch's random ops).
     """
     order = []
     for epoch in range(epochs):
         if shuffle_seed is None:
             perm = torch.arange(num_images)
         else:
-            perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(shuffle_seed + epoch))
+            perm = torch.as_tensor(np.random.default_rng(shuffle_seed + epoch).permutation(num_images))
         order.extend(perm[i : i + batch_size] for i in range(0, num_images, batch_size))
     return order
 
