@@ -2,7 +2,13 @@ import pytest
 import torch
 
 from leaklib.errors import LeaklibError
-from leaklib.findings.server_study import circular_shift_scores, flip_labels, fusion_scores, gradient_norm
+from leaklib.findings.server_study import (
+    circular_shift_scores,
+    flip_labels,
+    fusion_scores,
+    gradient_norm,
+    shift_gradient_cosine,
+)
 from leaklib.fl import fedsgd_update
 from leaklib.models import build
 
@@ -54,3 +60,13 @@ def test_gradient_norm_matches_flat_norm():
     assert gradient_norm(obs) == pytest.approx(float(flat.norm()), rel=1e-5)
     with pytest.raises(LeaklibError, match="FedSGD or FedAvg"):
         gradient_norm({"a": torch.ones(1)})
+
+
+def test_shift_gradient_cosine_circular_resnet_is_shift_invariant():
+    x, y = torch.randn(1, 3, 32, 32), torch.tensor([2])
+    circ = build("resnet20-1", seed=0, padding="circular")
+    zero = build("resnet20-1", seed=0, padding="zeros")
+    assert shift_gradient_cosine(circ, x, y, (4, 4))[0] == pytest.approx(1.0, abs=1e-4)
+    assert shift_gradient_cosine(zero, x, y, (4, 4))[0] < 0.999
+    with pytest.raises(LeaklibError, match="one label each"):
+        shift_gradient_cosine(circ, x, torch.tensor([1, 2]), (1, 1))

@@ -8,6 +8,8 @@
 - :func:`flip_labels`: the dishonest server's label flipping (Geiping et al. 2020, appendix): a copy of
   the model with two rows of its last linear layer swapped, so a trained model errs again on those classes.
 - :func:`gradient_norm`: the l2 norm of an observed gradient over all parameters.
+- :func:`shift_gradient_cosine`: how alike the gradients of an image and of its circular shift are (a
+  gradient that does not change under a shift cannot tell the attacker where the object is).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import LeaklibError
-from ..fl import FedAvg, FedSGD
+from ..fl import FedAvg, FedSGD, fedsgd_update
 from ..metrics import PSNR_MAX, psnr, ssim
 from ..models import last_linear
 
@@ -140,3 +142,23 @@ def gradient_norm(observation: FedSGD | FedAvg) -> float:
     else:
         raise LeaklibError(f"observation must be FedSGD or FedAvg, got {type(observation).__name__}")
     return float(torch.sqrt(sum(t.double().square().sum() for t in tensors.values())))
+
+
+def shift_gradient_cosine(model: nn.Module, images: Tensor, labels: Tensor, shift: tuple[int, int]) -> list[float]:
+    """Per image: cosine similarity between the FedSGD gradient of the image and that of its circular shift.
+
+    ``shift`` is (dy, dx) in pixels (``torch.roll`` of the normalised image). A value of 1 means the server
+    sees the same gradient wherever the object sits (Geiping et al. 2020, Sec. 5: circular padding plus
+    global pooling makes a convolutional network invariant to shifts by multiples of its total stride).
+    """
+    if images.ndim != 4 or len(labels) != len(images):
+        raise LeaklibError(f"images must be (N, C, H, W) with one label each, got {tuple(images.shape)} and "
+                           f"{len(labels)} labels")
+    out = []
+    for x, y in zip(images, labels):
+        a = fedsgd_update(model, x[None], y[None]).gradient
+        b = fedsgd_update(model, torch.roll(x[None], tuple(shift), dims=(-2, -1)), y[None]).gradient
+        fa = torch.cat([t.flatten() for t in a.values()]).double()
+        fb = torch.cat([b[k].flatten() for k in a]).double()
+        out.append(float(torch.nn.functional.cosine_similarity(fa, fb, dim=0)))
+    return out
