@@ -397,17 +397,24 @@ def check_and_record(
     update: bool = False,
     tolerances: Mapping[str, float | Mapping[str, float]] | None = None,
     claims: Sequence[Mapping[str, Any]] | None = None,
+    seed: int | None = None,
+    device: str | None = None,
 ) -> list[Row]:
     """A notebook's last step: load its reference, check, write metrics.json, print the table.
 
     With ``update=True`` the reference is first regenerated from ``measured`` (:func:`write_reference`,
     keeping stored tolerances and claims unless new ones are given); its values then match by
-    construction, while the claims are still checked. metrics.json records ``reference_updated``.
+    construction, while the claims are still checked. metrics.json records ``reference_updated`` and the
+    provenance (versions, and the ``seed`` and ``device`` of the run when given).
     """
     if update:
         write_reference(notebook, profile, measured, tolerances=tolerances, claims=claims, ref_dir=ref_dir)
     rows = check(measured, load_reference(notebook, profile, ref_dir))
-    write_metrics(notebook, profile, measured, rows, figures_dir, {**dict(extra or {}), "reference_updated": update})
+    from .runtime import provenance, resolve_device
+
+    run = provenance(resolve_device(device) if device else None, seed)
+    write_metrics(notebook, profile, measured, rows, figures_dir,
+                  {**dict(extra or {}), "reference_updated": update, "provenance": run})
     print(claim_table(rows))
     return rows
 

@@ -218,3 +218,15 @@ def test_claim_marked_not_reproducing_needs_a_reason():
     with pytest.raises(LeaklibError, match="gives no 'why'"):
         validate_reference({"notebook": "x", "profile": "quick", "values": {},
                             "claims": [{"id": "c", "text": "t", "check": "1 > 0", "reproduces": False}]})
+
+
+def test_metrics_json_records_seed_device_and_versions(tmp_path):
+    from leaklib.io import read_json
+    from leaklib.references import check_and_record
+
+    ref_dir = tmp_path / "refs"
+    check_and_record("nb", "quick", {"a": 1.0}, ref_dir=ref_dir, figures_dir=tmp_path / "figs", update=True,
+                     tolerances={"a": 0.1}, claims=[{"id": "c", "text": "a positive", "check": "a > 0"}],
+                     seed=7, device="cpu")
+    run = read_json(tmp_path / "figs" / "nb" / "metrics.json")["provenance"]
+    assert run["seed"] == 7 and run["device"] == "cpu" and "torch" in run and "leaklib" in run
