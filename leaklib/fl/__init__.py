@@ -9,11 +9,10 @@ from .client import (
     fedsgd_update,
     local_sgd,
     minibatch_schedule,
-    num_local_steps,
     parameter_gradient,
     split_state,
 )
-from .observation import FedAvg, FedSGD, Observation, Params, as_observations, check_observation
+from .observation import FedAvg, FedSGD, Observation, Params, as_observations, check_observation, num_local_steps
 
 __all__ = [
     "BN_MODES", "FedAvg", "FedSGD", "Observation", "Params", "as_observations", "batch_loss", "bn_mode",

@@ -7,7 +7,6 @@ The same functions serve the client and the attacker: the FedAvg attack replays
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -148,8 +147,3 @@ def fedavg_update(
     update = {k: (final[k] - params[k]).detach() for k in params}
     return FedAvg(update=update, epochs=epochs, batch_size=batch_size, lr=lr, num_images=n,
                   shuffle_seed=shuffle_seed)
-
-
-def num_local_steps(num_images: int, batch_size: int, epochs: int) -> int:
-    """``epochs * ceil(n / B)``, the number of local SGD steps of a FedAvg client."""
-    return epochs * math.ceil(num_images / batch_size)

@@ -52,7 +52,7 @@ class FedAvg:
     @property
     def steps(self) -> int:
         """Local SGD steps: ``epochs * ceil(num_images / batch_size)``."""
-        return self.epochs * math.ceil(self.num_images / self.batch_size)
+        return num_local_steps(self.num_images, self.batch_size, self.epochs)
 
     def pseudo_gradient(self) -> Params:
         """Geng et al.'s ``(w_0 - w_T) / (lr * steps)``: the mean gradient over the local steps."""
@@ -61,6 +61,11 @@ class FedAvg:
 
 
 Observation = FedSGD | FedAvg
+
+
+def num_local_steps(num_images: int, batch_size: int, epochs: int) -> int:
+    """``epochs * ceil(n / B)``, the number of local SGD steps of a FedAvg client."""
+    return epochs * math.ceil(num_images / batch_size)
 
 
 def as_observations(obs: Observation | Sequence[Observation]) -> list[Observation]:
