@@ -19,6 +19,7 @@ import torch
 from ..errors import LeaklibError, check_choice, check_positive
 from ..fl import fedavg_update, fedsgd_update
 from ..io import ensure_writable_dir, save_figure, write_json
+from ..metrics import label_accuracy
 from ..runtime import provenance, resolve_device, seed_everything
 from .rules import RULES, labels_to_counts, recover_labels, resolve_rule, rule_options
 
@@ -67,13 +68,6 @@ def _draw_batch(ds, size: int, pattern: str, seed: int):
         if "augment=True" not in str(e):
             raise
         return make_batch(ds, size, pattern, seed, augment=True)
-
-
-def _label_accuracy(pred: torch.Tensor, true: torch.Tensor) -> float:
-    """Multiset overlap / K (leaklib.metrics.label_accuracy)."""
-    from ..metrics import label_accuracy
-
-    return float(label_accuracy(pred, true))
 
 
 def benchmark(
@@ -148,7 +142,7 @@ def benchmark(
                 seconds = time.perf_counter() - t0
             pred_counts = labels_to_counts(pred, ds.num_classes)
             row = rows[r]
-            row["acc"].append(_label_accuracy(pred, true))
+            row["acc"].append(label_accuracy(pred, true))
             row["exact"].append(bool(torch.equal(pred_counts, true_counts)))
             row["err"].append(float((pred_counts - true_counts).abs().double().mean()))
             row["sec"].append(seconds)
