@@ -29,7 +29,7 @@ def test_benchmark_table_and_determinism(tmp_path):
         assert row["trials"] == 2
     assert stored["rules"]["oracle"]["label_accuracy"] == 1.0 and stored["rules"]["oracle"]["count_error"] == 0
     assert stored["rules"]["yin"]["exact_rate"] == 0.0  # distinct labels only, but dup:2 repeats one
-    assert stored["rules"]["best"]["alias_of"] == "ilrg-refined"
+    assert stored["rules"]["best"]["alias_of"] == "peel"
 
 
 def test_benchmark_reports_skipped_rules_and_augmentation():

@@ -14,7 +14,11 @@ model the mask instead). On a *trained*, confident model every count rule degrad
 the per-image signal 1 - p_k,y varies by orders of magnitude between images, so the last layer alone no
 longer fixes the counts (measured on the trained Keras CNN: only ``yin`` stays accurate, on distinct labels).
 
-``best`` is an alias of ``ilrg-refined``, leaklib's rule with the highest accuracy on untrained networks.
+``peel`` reads more than the last layer: where the final layer is fed by ReLU(linear) (the Keras CNN, MLPs) it
+recovers each image's features from the layer before (Prop. 3.1 per private unit), reads that image's label
+exactly and subtracts it; this works on trained, confident models. Where it cannot (ResNets' pooled last
+layer, FedAvg) it falls back to ``ilrg-refined``, leaklib's rule with the highest accuracy on untrained
+networks. ``best`` is an alias of ``peel``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from ..errors import LeaklibError, unknown
-from ..fl import Observation
+from ..fl import FedSGD, Observation, as_observations, split_state
 from .head import DummyStatistics, LastLayer, dummy_statistics, head_probabilities, last_layer_gradient, num_images_of
 
 Obs = Observation | Sequence[Observation]
@@ -396,6 +401,168 @@ def ilrg_refined(
     return counts_to_labels(round_counts(n, K))
 
 
+def _previous_linear(model: nn.Module, layer: LastLayer) -> tuple[str, nn.Linear] | None:
+    """The ``nn.Linear`` (with bias) registered last before the final layer whose outputs it could feed."""
+    prev = None
+    for name, mod in model.named_modules():
+        if mod is layer.module:
+            break
+        if isinstance(mod, nn.Linear):
+            prev = (name, mod)
+    if prev is None or prev[1].bias is None or prev[1].out_features != layer.feature_dim:
+        return None
+    return prev
+
+
+@torch.no_grad()
+def _feeds_through_relu(model: nn.Module, layer: LastLayer, prev: nn.Linear, image_shape, normalization) -> bool:
+    """Whether the final layer's input is ReLU(prev(a)) on two dummy images (checked by forward hooks)."""
+    shape = image_shape if image_shape is not None else getattr(model, "image_shape", None)
+    if shape is None:
+        return False
+    params, buffers = split_state(model)
+    buffers = {k: v.clone() for k, v in buffers.items()}
+    x = torch.rand((2, *tuple(shape)), generator=torch.Generator().manual_seed(0))
+    if normalization is not None:
+        x = normalization.normalize(x)
+    param = next(iter(params.values()))
+    seen: dict[str, Tensor] = {}
+    hooks = [prev.register_forward_hook(lambda _m, _i, o: seen.__setitem__("u", o.detach())),
+             layer.module.register_forward_hook(lambda _m, i, _o: seen.__setitem__("h", i[0].detach()))]
+    try:
+        functional_call(model, (params, buffers), (x.to(param.device, param.dtype),))
+    finally:
+        for hk in hooks:
+            hk.remove()
+    if "u" not in seen or "h" not in seen or seen["u"].shape != seen["h"].shape:
+        return False
+    return bool(torch.equal(seen["u"].clamp_min(0), seen["h"]))
+
+
+def _peel_images(
+    dW: Tensor, db: Tensor, dW1: Tensor, db1: Tensor, K: int, layer: LastLayer, prev: nn.Linear, head: str,
+    rel_tol: float = 1e-3,
+) -> list[int]:
+    """peel's core on K-scaled sums (K dW, K db of the final layer, K dW1, K db1 of the one before): labels found."""
+    W2 = layer.module.weight.detach().double().cpu()
+    b2 = layer.module.bias.detach().double().cpu()
+    W1 = prev.weight.detach().double().cpu()
+    b1 = prev.bias.detach().double().cpu()
+    C = W2.shape[0]
+    eye = torch.eye(C, dtype=torch.float64)
+    off = eye == 0
+    found: list[int] = []
+    # what the subtractions put into each unit r (K db1) and column r (K dW2): their float32 rounding noise
+    # (about 1e-7 of it) loosens the check on units whose own signal is small beside it
+    peeled1 = torch.zeros_like(db1)
+    peeled2 = torch.zeros_like(db1)
+    for _ in range(K):
+        rows = torch.nonzero(db1 != 0).flatten()
+        if rows.numel() == 0:
+            break
+        A = dW1[rows] / db1[rows, None]  # one candidate input a of the previous layer per unit
+        H = (A @ W1.T + b1).clamp_min(0)
+        Z = H @ W2.T + b2
+        mask = (Z > 0).double() if head == "relu" else torch.ones_like(Z)
+        P = torch.softmax(Z.clamp_min(0) if head == "relu" else Z, dim=1)
+        own = H[torch.arange(rows.numel()), rows]  # the candidate's activation at its own unit
+        cands = []
+        for i in torch.nonzero(own > 0).flatten().tolist():
+            r = rows[i]
+            o = dW[:, r]
+            noise = float(peeled1[r] / db1[r].abs())  # what was subtracted here, relative to what is left
+            if noise > 1e4:  # the unit holds little but the rounding noise of the subtractions
+                continue
+            tol = rel_tol + 100 * 1e-7 * noise  # float32 noise in a, amplified by the head
+            pred = mask[i] * (P[i] - eye) * own[i]  # row y: the column one image of label y would give
+            bad = (((pred - o).abs() > tol * pred.abs() + 1e-5 * o.abs().max() + 1e-7 * peeled2[r]) & off).sum(1)
+            # the label's own entry p_y - 1 can be rounded away in float32: only its range is checked
+            bad += ((o > 1e-7 * peeled2[r]) | (o < -(1 + tol) * own[i])).long()
+            y = int(torch.argmin(bad))
+            if bad[y] == 0 and int((bad == 0).sum()) == 1:  # one label, and only one, explains the column
+                cands.append((float(db1[rows[i]].abs()), y, A[i], H[i], P[i], mask[i]))
+        cands.sort(key=lambda t: -t[0])  # the most precise division first
+        groups: list[list] = []
+        for t in cands:  # the units of one image give the same a: group them
+            for g in groups:
+                if g[0][1] == t[1] and (t[2] - g[0][2]).norm() <= 1e-2 * g[0][2].norm():
+                    g.append(t)
+                    break
+            else:
+                groups.append([t])
+        groups.sort(key=len, reverse=True)  # images seen at more units first
+        if not groups:
+            break
+        for _, y, a, h, p, m in (g[0] for g in groups[: K - len(found)]):
+            gk = m * (p - eye[y])
+            delta = (W2.T @ gk) * (h > 0).double()
+            dW -= torch.outer(gk, h)
+            db -= gk
+            dW1 -= torch.outer(delta, a)
+            db1 -= delta
+            peeled1 += delta.abs()
+            peeled2 += gk.abs().sum() * h
+            found.append(y)
+        if len(found) >= K:
+            break
+    return found
+
+
+def peel(
+    model: nn.Module,
+    observation: Obs,
+    num_images: int | None = None,
+    *,
+    image_shape: Sequence[int] | None = None,
+    normalization=None,
+) -> Tensor:
+    """leaklib's per-image rule: find each image's features in the last two layers, read its label, subtract it.
+
+    For a head ``... a -> h = ReLU(W1 a + b1) -> z = W2 h + b2`` (optionally ReLU(z)) with softmax
+    cross-entropy, image k adds ``delta_k[r] a_k`` to row r of K dW1 and ``delta_k[r]`` to K db1, and
+    ``g_k h_k[r]`` to column r of K dW2, with g_k = mask (p_k - e_y). Post-ReLU features are sparse, so many
+    units r are active for one image only; there ``a = dW1[r] / db1[r]`` is that image's input exactly
+    (Inverting Gradients, Prop. 3.1, per unit). Forward a through the known head to get h and p, and accept
+    the unit when dW2[:, r] equals ``mask (p - e_y) h[r]`` for one label y (to 1e-3 relative on every entry
+    but y, whose p_y - 1 may be rounded away in float32; there only its sign and range are checked). Units
+    of one image give one a (grouped); each image found is subtracted from the four gradients, which makes
+    units shared with it private to the rest, and the search repeats until K images are found.
+    Assumptions: a FedSGD gradient (one step) of softmax cross-entropy, the final layer and the one before
+    linear with biases and a ReLU between (checked on dummy inputs), every image private at some unit
+    before or after peeling. Images it cannot find (e.g. a FedAvg pseudo-gradient, a conv-pooled
+    last layer such as ResNets', exact duplicates hidden behind others) get their labels from
+    ``ilrg-refined`` on the same observation: its counts minus those found, rounded to the K left.
+    Makes no assumption on the softmax (works on trained, confident models); handles repeated labels.
+    """
+    K = num_images_of(observation, num_images)
+    dW, db, layer = last_layer_gradient(model, observation)
+    if db is None:
+        raise LeaklibError(f"rule 'peel' needs the bias gradient but the final layer {layer.weight_name!r} has no bias")
+    found: list[int] = []
+    prev = _previous_linear(model, layer)
+    obs_list = as_observations(observation)
+    if prev is not None and len(obs_list) == 1 and isinstance(obs_list[0], FedSGD):
+        name, module = prev
+        grads = obs_list[0].gradient
+        prefix = f"{name}." if name else ""
+        if (prefix + "weight") in grads and (prefix + "bias") in grads and _feeds_through_relu(
+            model, layer, module, image_shape, normalization
+        ):
+            head = _probe_head(model, image_shape, normalization)
+            if head in ("identity", "relu"):
+                dW1 = K * grads[prefix + "weight"].detach().double().cpu()
+                db1 = K * grads[prefix + "bias"].detach().double().cpu()
+                found = _peel_images(K * dW.clone(), K * db.clone(), dW1, db1, K, layer, module, head)
+    counts = labels_to_counts(torch.tensor(found, dtype=torch.long), layer.num_classes).double()
+    if len(found) < K:
+        rest = labels_to_counts(
+            ilrg_refined(model, observation, K, image_shape=image_shape, normalization=normalization),
+            layer.num_classes,
+        ).double()
+        counts += round_counts((rest - counts).clamp_min(0), K - len(found)).double()
+    return counts_to_labels(counts)
+
+
 def oracle(
     model: nn.Module, observation: Obs, num_images: int | None = None, *, true_labels: Tensor | None = None
 ) -> Tensor:
@@ -419,9 +586,10 @@ RULES: dict[str, Callable[..., Tensor]] = {
     "bias": bias,
     "ilrg": ilrg,
     "ilrg-refined": ilrg_refined,
+    "peel": peel,
     "oracle": oracle,
 }
-BEST = "ilrg-refined"  # the alias `best`: highest accuracy on untrained networks in the benchmark
+BEST = "peel"  # the alias `best`: exact per-image labels where the head allows, else ilrg-refined
 
 
 def rule_options(rule: str) -> list[str]:
