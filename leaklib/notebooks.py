@@ -3,7 +3,8 @@
 Each notebook is run on a kernel of *this* interpreter (a kernel spec written to a private directory
 and put first on ``JUPYTER_PATH``, so no globally installed kernel is needed or used). Executed copies go
 to ``notebooks/executed/``; a notebook's checks land in ``figures/<name>/metrics.json`` (written by
-:func:`leaklib.references.check_and_record`). A notebook whose executed copy finished without error and
+:func:`leaklib.references.check_and_record`). Those are the default (quick) profile's folders; the smoke
+and paper profiles use ``figures/<profile>/`` and ``notebooks/executed/<profile>/`` instead. A notebook whose executed copy finished without error and
 whose ``metrics.json`` is newer than the notebook, with the same parameters, is skipped (resume) unless
 ``fresh``. One failing notebook does not stop the others; all failures are reported at the end, and the
 gallery ``figures/README.md`` is rebuilt (:func:`leaklib.references.write_gallery`).
@@ -223,9 +224,12 @@ def run_notebooks(
     check_choice("device", device, DEVICES)
     resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     notebooks_dir = Path(notebooks_dir).resolve()
-    figures_dir = Path(figures_dir).resolve()
+    # The default profile writes figures/<notebook>/; others their own folder, so that a smoke or paper run
+    # never overwrites the quick figures (or the reverse).
+    figures_dir = Path(figures_dir).resolve() / ("" if profile == "quick" else profile)
     references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"
-    executed_dir = Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed"
+    executed_dir = (Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed"
+                    ) / ("" if profile == "quick" else profile)
     selected = select_notebooks(find_notebooks(notebooks_dir), only)
     if not selected:
         raise LeaklibError(f"no notebooks named NN_name.ipynb in {str(notebooks_dir)!r}")

@@ -371,3 +371,33 @@ def test_lbfgs_follows_torch_lbfgs_without_line_search():
         (gx,) = torch.autograd.grad(loss, xr)
         (x,) = mine.step([x], [gx[None]], loss.detach()[None], 0.5)
     assert torch.allclose(x[0], x_ref.detach(), atol=1e-8)
+
+
+def test_observations_carry_their_own_global_weights():
+    """An observation made at other weights is simulated there: attacking it equals attacking a model that
+    holds those weights, and a list of rounds at successive weights runs."""
+    from leaklib.findings.labels_study import local_updates
+
+    model, moved = TinyConv(seed=0), TinyConv(seed=0)
+    with torch.no_grad():  # other weights, same batch-norm statistics (observations carry parameters only)
+        for p in moved.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x, y = batch(2)
+    plain = fedavg_update(moved, x, y, epochs=1, batch_size=1, lr=0.1)
+    carried = fedavg_update(moved, x, y, epochs=1, batch_size=1, lr=0.1, keep_weights=True)
+    assert plain.weights is None and set(carried.weights) == set(plain.update)
+    run = dict(image_shape=SHAPE, seed=4, progress=False)
+    there = invert(moved, plain, y, quick(), **run)
+    here = invert(model, carried, y, quick(), **run)
+    assert here.loss_history == there.loss_history and torch.equal(here.images, there.images)
+    rounds = local_updates(model, x, y, 3, vary="rounds", batch_size=1, lr=0.1)
+    assert not torch.equal(rounds[1].weights["fc.weight"], rounds[0].weights["fc.weight"])
+    torch.testing.assert_close(rounds[1].weights["fc.weight"], rounds[0].weights["fc.weight"] +
+                               rounds[0].update["fc.weight"])
+    assert invert(model, rounds, y, quick(iterations=3), **run).iterations == 3
+    bad = {**carried.weights, "fc.weight": carried.weights["fc.weight"][:1]}
+    with pytest.raises(LeaklibError, match="weights entry 'fc.weight'"):
+        invert(model, FedSGD(gradient=fedsgd_update(model, x, y).gradient, num_images=2, weights=bad), y, quick(), **run)
+    nan = {**carried.weights, "fc.bias": torch.full((5,), float("nan"))}
+    with pytest.raises(LeaklibError, match="NaN"):
+        invert(model, FedSGD(gradient=fedsgd_update(model, x, y).gradient, num_images=2, weights=nan), y, quick(), **run)

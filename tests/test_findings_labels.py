@@ -29,12 +29,14 @@ def test_local_updates_differ_by_one_hyperparameter():
     model = build("mlp-16", seed=0)
     shuffled = local_updates(model, batch.images, batch.labels, 3, vary="shuffle", batch_size=1, lr=0.1)
     assert [o.shuffle_seed for o in shuffled] == [0, 1, 2]
-    obs = local_updates(model, batch.images, batch.labels, 3, batch_size=1, lr=0.1)
+    obs = local_updates(model, batch.images, batch.labels, 3, vary="lr", batch_size=1, lr=0.1)
     assert [o.lr for o in obs] == pytest.approx([0.1, 0.2, 0.3]) and obs[0].shuffle_seed is None
     diffs = [max(float((a.update[k] - b.update[k]).abs().max()) for k in a.update) for a, b in zip(obs, obs[1:])]
     assert any(d > 0 for d in diffs)
     with pytest.raises(LeaklibError, match="smaller local batch"):
-        local_updates(model, batch.images, batch.labels, 2, batch_size=3)
+        local_updates(model, batch.images, batch.labels, 2, vary="lr", batch_size=3)
+    rounds = local_updates(model, batch.images, batch.labels, 2, batch_size=3, lr=0.1)  # vary="rounds"
+    assert rounds[0].weights is not None and rounds[1].weights is not None
 
 
 def test_attack_trial_runs_several_updates():

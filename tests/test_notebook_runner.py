@@ -177,3 +177,15 @@ def test_update_references(project, monkeypatch):
     assert json.loads((project / "figures" / "01_good" / "metrics.json").read_text())["reference_updated"]
     runs = run_notebooks(only=["01"], parameters={"num": 4}, **kw)  # checks against the new reference
     assert runs[0].status == "ran" and not runs[0].failed_checks
+
+
+@pytest.mark.notebook
+def test_other_profiles_write_their_own_folders(project, monkeypatch):
+    kw = run_kw(project, monkeypatch)
+    refs = project / "notebooks" / "references"
+    (refs / "01_good.smoke.json").write_text((refs / "01_good.quick.json").read_text().replace('"quick"', '"smoke"'))
+    runs = run_notebooks(only=["01"], profile="smoke", **kw)
+    assert runs[0].status == "ran"
+    assert (project / "figures" / "smoke" / "01_good" / "metrics.json").is_file()
+    assert (project / "notebooks" / "executed" / "smoke" / "01_good.ipynb").is_file()
+    assert not (project / "figures" / "01_good").exists()  # the quick figures are left alone

@@ -122,8 +122,9 @@ def invert(
 ) -> AttackResult:
     """Reconstruct the client's images from what the server observed (Inverting Gradients, eq. 4).
 
-    ``observation``: a FedSGD, a FedAvg or a list of them (updates of the same batch at the same global
-    model, matched jointly: their objectives are averaged). ``labels``: the known or recovered labels
+    ``observation``: a FedSGD, a FedAvg or a list of them (updates of the same batch, matched jointly:
+    their objectives are averaged); each is simulated at its own ``weights`` when it carries them (e.g.
+    successive rounds), else at the model's weights. ``labels``: the known or recovered labels
     (LongTensor, one per image) or ``"joint"`` (soft labels optimised with the images, DLG).
     ``normalization``: mean/std of the model's input, which fix the pixel box. Restart r starts from seed
     ``restart_seeds[r]`` (default ``seed * 1000 + r``). With ``checkpoint_path`` and
@@ -160,6 +161,8 @@ def invert(
 
     names = list(params)
     targets = [observed_target(o, config.fedavg, names).to(dev, torch.float32) for o in observations]
+    at = [params if o.weights is None else {k: o.weights[k].to(dev, torch.float32) for k in names}
+          for o in observations]  # the global weights each observation was computed at
     weights = element_weights(names, [params[k].shape for k in names], config.layer_weights, dev)
     train_bn = config.bn_mode == "train"
     bn_stats = BatchNormStats(model)
@@ -169,8 +172,8 @@ def invert(
     def simulated(x: Tensor, label_var: Tensor | None, bufs: dict) -> list[Tensor]:
         """One restart's counterparts of the observations (flat vectors), differentiable in its images."""
         y = known if label_var is None else F.softmax(label_var, dim=-1)
-        return [simulate(o, config.fedavg, model, params, {k: v.clone() for k, v in bufs.items()}
-                         if train_bn else bufs, x, y, names) for o in observations]
+        return [simulate(o, config.fedavg, model, w, {k: v.clone() for k, v in bufs.items()}
+                         if train_bn else bufs, x, y, names) for o, w in zip(observations, at)]
 
     def prior(x: Tensor, bufs: dict) -> Tensor:
         """One restart's weighted image priors."""
@@ -258,7 +261,8 @@ def invert(
         variables[0] = torch.clamp(variables[0], lower, upper)
     optimizer = make_optimizer(config.optimizer, variables, lbfgs_history=config.lbfgs_history)
     history = torch.full((config.iterations, r_count), float("nan"), device=dev)
-    fingerprint = _fingerprint(config, seeds, shape, label_mode, known, targets)
+    fingerprint = _fingerprint(config, seeds, shape, label_mode, known,
+                               targets + [torch.cat([w[k].reshape(-1) for k in names]) for w in at])
     start, seconds_before = 0, 0.0
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if path is not None and path.exists():

@@ -2,16 +2,17 @@
 
 - :func:`label_rows` flattens a :func:`leaklib.labels.benchmark.benchmark` table into one row per rule
   (notebook 01: label accuracy as labels repeat, Sec. 5).
-- :func:`local_updates` gives several FedAvg updates of the *same* batch at the *same* global model that
-  differ in one local hyper-parameter the server knows: the local learning rate (``vary="lr"``: update i
-  uses ``lr * (i + 1)``) or the mini-batch order (``vary="shuffle"``: shuffle seed i; the attack cannot
-  replay shuffled orders yet, see :func:`attack_trial`) (Geng et al., RQ3).
+- :func:`local_updates` gives several FedAvg updates of the *same* batch (Geng et al., RQ3): at successive
+  global models (``vary="rounds"``: the server applies update i to get the weights of update i+1, and each
+  observation carries its own weights), or at one global model with a different local learning rate
+  (``vary="lr"``: update i uses ``lr * (i + 1)``) or mini-batch order (``vary="shuffle"``: shuffle seed i).
 - :func:`attack_trial` runs one experiment whose attack matches ``updates`` such observations jointly
   (``updates=1`` is the ordinary single-update attack), returning a JSON record with the aligned metrics.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..errors import LeaklibError, check_choice, check_positive
 from ..experiments import Experiment, attack_labels, prepare, score
 from ..fl import FedAvg, fedavg_update
 
-VARY = ("lr", "shuffle")
+VARY = ("rounds", "lr", "shuffle")
 
 
 def label_rows(table: Mapping[str, Any], **tags: Any) -> list[dict[str, Any]]:
@@ -44,18 +45,31 @@ def label_rows(table: Mapping[str, Any], **tags: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def local_updates(model: nn.Module, images: Tensor, labels: Tensor, count: int, *, vary: str = "lr",
-                  epochs: int = 1, batch_size: int = 1, lr: float = 0.01, bn: str = "eval") -> list[FedAvg]:
-    """``count`` FedAvg updates of one batch at one global model, update i with ``lr * (i + 1)``
-    (``vary="lr"``) or with shuffle seed i (``vary="shuffle"``).
+def local_updates(model: nn.Module, images: Tensor, labels: Tensor, count: int, *, vary: str = "rounds",
+                  epochs: int = 1, batch_size: int | None = None, lr: float = 0.01, bn: str = "eval") -> list[FedAvg]:
+    """``count`` FedAvg updates of one batch.
 
-    The server knows each update's local hyper-parameters, so the attack replays each one exactly. The
-    updates differ (and carry more than one update's information) only when local SGD takes more than one
-    step, so ``batch_size`` must be below the number of images.
+    ``vary="rounds"``: update i+1 starts from the weights of update i applied to the global model (the
+    client trains on the same batch in successive rounds; each observation carries its global weights).
+    ``vary="lr"``: all at the model's weights, update i with ``lr * (i + 1)``; ``vary="shuffle"``: all at
+    the model's weights, update i with shuffle seed i. The server knows each update's local
+    hyper-parameters, so the attack replays each one exactly. At one global model the updates differ only
+    when local SGD takes more than one step, so ``lr`` and ``shuffle`` need ``batch_size`` below the number
+    of images.
     """
     check_choice("vary", vary, VARY)
     check_positive("count", count)
-    if batch_size >= images.shape[0] and count > 1:
+    if vary == "rounds":
+        params = {k: v.detach().clone() for k, v in model.named_parameters()}
+        buffers = dict(model.named_buffers())
+        observations = []
+        for _ in range(count):
+            obs = fedavg_update(_at(model, params, buffers), images, labels, epochs=epochs, batch_size=batch_size,
+                                lr=lr, bn=bn, keep_weights=True)
+            observations.append(obs)
+            params = {k: v + obs.update[k] for k, v in params.items()}
+        return observations
+    if (batch_size is None or batch_size >= images.shape[0]) and count > 1:
         raise LeaklibError(f"batch_size={batch_size} covers all {images.shape[0]} images in one local step: the "
                            "updates carry the same gradient; use a smaller local batch")
     return [fedavg_update(model, images, labels, epochs=epochs, batch_size=batch_size,
@@ -63,18 +77,23 @@ def local_updates(model: nn.Module, images: Tensor, labels: Tensor, count: int, 
                           bn=bn) for i in range(count)]
 
 
+def _at(model: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> nn.Module:
+    """A copy of ``model`` holding ``params`` (and the same buffers)."""
+    clone = copy.deepcopy(model)
+    clone.load_state_dict({**params, **buffers}, strict=False)
+    return clone
+
+
 def attack_trial(exp: Experiment, config: AttackConfig, *, updates: int = 1, seed: int = 0,
-                 device: str | torch.device = "cpu", vary: str = "lr") -> dict[str, Any]:
+                 device: str | torch.device = "cpu", vary: str = "rounds") -> dict[str, Any]:
     """Attack ``updates`` FedAvg updates (:func:`local_updates`) of the experiment's batch jointly; a JSON-ready record.
 
-    ``exp.setting`` must be ``fedavg`` with ``local_batch`` smaller than the batch. The labels follow
-    ``exp.labels`` (read from the first update when a rule is used). The record holds the aligned PSNR,
-    SSIM, MSE, label accuracy, per-image PSNR and the aligned reconstruction as 8-bit lists.
-    ``vary="shuffle"`` currently fails inside the attack (the replayed shuffle draws a random permutation
-    under ``torch.func.vmap``), hence the default ``"lr"``.
+    ``exp.setting`` must be ``fedavg``. The labels follow ``exp.labels`` (read from the first update when a
+    rule is used). The record holds the aligned PSNR, SSIM, MSE, label accuracy, per-image PSNR and the
+    aligned reconstruction as 8-bit lists.
     """
-    if exp.setting != "fedavg" or exp.local_batch is None:
-        raise LeaklibError("attack_trial needs Experiment(setting='fedavg', local_batch=...) below the batch size")
+    if exp.setting != "fedavg":
+        raise LeaklibError(f"attack_trial needs Experiment(setting='fedavg'), got setting={exp.setting!r}")
     _, batch, model = prepare(exp, seed)
     observations = local_updates(model, batch.images, batch.labels, updates, vary=vary, epochs=exp.epochs,
                                  batch_size=exp.local_batch, lr=exp.local_lr, bn=exp.client_bn)

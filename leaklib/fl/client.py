@@ -69,14 +69,20 @@ def check_batch(model: nn.Module, images: Tensor, labels: Tensor, num_classes: i
         raise LeaklibError(f"labels must lie in 0..{num_classes - 1}, got {sorted(set(labels.tolist()))}")
 
 
-def fedsgd_update(model: nn.Module, images: Tensor, labels: Tensor, *, bn: str = "eval") -> FedSGD:
-    """FedSGD: the gradient of the mean loss over the batch at the global weights."""
+def fedsgd_update(model: nn.Module, images: Tensor, labels: Tensor, *, bn: str = "eval",
+                  keep_weights: bool = False) -> FedSGD:
+    """FedSGD: the gradient of the mean loss over the batch at the global weights.
+
+    ``keep_weights`` stores a copy of those weights in the observation (for attacks that match updates
+    computed at different global models, e.g. successive rounds).
+    """
     check_batch(model, images, labels)
     params, buffers = split_state(model)
     buffers = {k: v.clone() for k, v in buffers.items()}
     with bn_mode(model, bn):
         grad = parameter_gradient(model, params, buffers, images, labels)
-    return FedSGD(gradient={k: g.detach() for k, g in grad.items()}, num_images=images.shape[0])
+    return FedSGD(gradient={k: g.detach() for k, g in grad.items()}, num_images=images.shape[0],
+                  weights=_copy(params) if keep_weights else None)
 
 
 def minibatch_schedule(num_images: int, batch_size: int, epochs: int, shuffle_seed: int | None) -> list[Tensor]:
@@ -127,8 +133,12 @@ def fedavg_update(
     lr: float = 1e-2,
     shuffle_seed: int | None = None,
     bn: str = "eval",
+    keep_weights: bool = False,
 ) -> FedAvg:
-    """FedAvg: ``epochs`` local epochs of SGD (batch ``batch_size``, default the whole batch); returns w_T - w_0."""
+    """FedAvg: ``epochs`` local epochs of SGD (batch ``batch_size``, default the whole batch); returns w_T - w_0.
+
+    ``keep_weights`` stores a copy of w_0 in the observation (see :func:`fedsgd_update`).
+    """
     check_batch(model, images, labels)
     n = images.shape[0]
     batch_size = n if batch_size is None else batch_size
@@ -146,4 +156,8 @@ def fedavg_update(
         )
     update = {k: (final[k] - params[k]).detach() for k in params}
     return FedAvg(update=update, epochs=epochs, batch_size=batch_size, lr=lr, num_images=n,
-                  shuffle_seed=shuffle_seed)
+                  shuffle_seed=shuffle_seed, weights=_copy(params) if keep_weights else None)
+
+
+def _copy(params: Params) -> Params:
+    return {k: v.detach().clone() for k, v in params.items()}

@@ -24,6 +24,7 @@ class FedSGD:
 
     gradient: Params
     num_images: int
+    weights: Params | None = None  # the global weights it was computed at; None: the attacked model's weights
 
     @property
     def tensors(self) -> Params:
@@ -36,6 +37,8 @@ class FedAvg:
 
     The server knows the local hyper-parameters (epochs, batch size, learning rate, the number of
     images and how the client orders its mini-batches: ``shuffle_seed`` None means in batch order).
+    ``weights`` are the global weights the client started from, when they differ from the attacked
+    model's (updates from several rounds, Geng et al. RQ3); None means the model's current weights.
     """
 
     update: Params
@@ -44,6 +47,7 @@ class FedAvg:
     lr: float
     num_images: int
     shuffle_seed: int | None = None
+    weights: Params | None = None
 
     @property
     def tensors(self) -> Params:
@@ -80,6 +84,21 @@ def as_observations(obs: Observation | Sequence[Observation]) -> list[Observatio
     return obs
 
 
+def _check_weights(kind: str, weights: Params, expected: dict[str, Tensor]) -> None:
+    """An observation's own global weights must be a full, finite set of the model's parameters."""
+    if not isinstance(weights, dict) or set(weights) != set(expected):
+        names = sorted(set(weights) ^ set(expected)) if isinstance(weights, dict) else type(weights).__name__
+        raise LeaklibError(f"{kind} observation weights must name exactly the model's trainable parameters; "
+                           f"differ on {names if isinstance(names, str) else names[:3]}")
+    for name, p in expected.items():
+        w = weights[name]
+        if not isinstance(w, Tensor) or w.shape != p.shape or not w.is_floating_point():
+            raise LeaklibError(f"{kind} observation weights entry {name!r} must be a float tensor of shape "
+                               f"{tuple(p.shape)}, got {getattr(w, 'shape', type(w).__name__)}")
+        if not torch.isfinite(w).all():
+            raise LeaklibError(f"{kind} observation weights entry {name!r} contains NaN or Inf")
+
+
 def check_observation(model: nn.Module, obs: Observation) -> None:
     """Fail fast when ``obs`` cannot have come from ``model``: names, shapes, dtype, NaN/Inf, all zero."""
     expected = {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -104,6 +123,8 @@ def check_observation(model: nn.Module, obs: Observation) -> None:
             raise LeaklibError(f"{kind} observation entry {name!r} has dtype {t.dtype}, expected a floating dtype")
         if not torch.isfinite(t).all():
             raise LeaklibError(f"{kind} observation entry {name!r} contains NaN or Inf")
+    if obs.weights is not None:
+        _check_weights(kind, obs.weights, expected)
     if all(not t.any() for t in got.values()):
         raise LeaklibError(f"{kind} observation is all zero: nothing can be recovered from it")
     if obs.num_images <= 0:
