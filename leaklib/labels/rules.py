@@ -330,6 +330,14 @@ def _fit_support(
         counts = U[:, -1]
         if m == P.shape[0]:  # every class present: (P^T - I) is singular, so fix the counts by sum n = K
             counts = _solve_counts(P, mask, target[:, -1] / K, K, support)[support]
+        # Every class present: A's columns sum to zero (rank m - 1), so the class feature sums are free along
+        # A's null vector and lstsq's minimum-norm choice of that component is arbitrary; it corrupts e_j and P
+        # and the iterations then push one class towards 0. Take the solution closest to the current iterate,
+        # U = U0 + argmin ||dU|| s.t. A dU = target - A U0, U0 = counts * (e_j, 1) (at the first step e_j is
+        # iLRG's): the same U where A has full column rank, no drift along the null vector where it has not.
+        prior = counts[:, None] * torch.cat([emb[support], torch.ones(m, 1, dtype=emb.dtype)], dim=1)
+        U = prior + torch.linalg.lstsq(A, target - A @ prior, driver="gelsd").solution
+        U[:, -1] = counts
         settled = step >= warmup  # first let P settle on the whole starting support, then drop classes
         if settled and m > 1 and counts.min() < 0.5:  # the class counted lowest, below 1/2, is absent
             support = support[torch.arange(m) != torch.argmin(counts)]
