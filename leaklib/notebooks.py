@@ -226,10 +226,10 @@ def run_notebooks(
     notebooks_dir = Path(notebooks_dir).resolve()
     # The default profile writes figures/<notebook>/; others their own folder, so that a smoke or paper run
     # never overwrites the quick figures (or the reverse).
-    figures_dir = Path(figures_dir).resolve() / ("" if profile == "quick" else profile)
+    subdir = "" if profile == "quick" else profile
+    figures_dir = Path(figures_dir).resolve() / subdir
     references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"
-    executed_dir = (Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed"
-                    ) / ("" if profile == "quick" else profile)
+    executed_dir = (Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed") / subdir
     selected = select_notebooks(find_notebooks(notebooks_dir), only)
     if not selected:
         raise LeaklibError(f"no notebooks named NN_name.ipynb in {str(notebooks_dir)!r}")

@@ -60,14 +60,15 @@ def local_updates(model: nn.Module, images: Tensor, labels: Tensor, count: int, 
     check_choice("vary", vary, VARY)
     check_positive("count", count)
     if vary == "rounds":
-        params = {k: v.detach().clone() for k, v in model.named_parameters()}
-        buffers = dict(model.named_buffers())
+        server = copy.deepcopy(model)  # the global model, moved by each round's update
         observations = []
         for _ in range(count):
-            obs = fedavg_update(_at(model, params, buffers), images, labels, epochs=epochs, batch_size=batch_size,
-                                lr=lr, bn=bn, keep_weights=True)
+            obs = fedavg_update(server, images, labels, epochs=epochs, batch_size=batch_size, lr=lr, bn=bn,
+                                keep_weights=True)
             observations.append(obs)
-            params = {k: v + obs.update[k] for k, v in params.items()}
+            with torch.no_grad():
+                for name, p in server.named_parameters():
+                    p.add_(obs.update[name])
         return observations
     if (batch_size is None or batch_size >= images.shape[0]) and count > 1:
         raise LeaklibError(f"batch_size={batch_size} covers all {images.shape[0]} images in one local step: the "
@@ -75,13 +76,6 @@ def local_updates(model: nn.Module, images: Tensor, labels: Tensor, count: int, 
     return [fedavg_update(model, images, labels, epochs=epochs, batch_size=batch_size,
                           lr=lr * (i + 1) if vary == "lr" else lr, shuffle_seed=i if vary == "shuffle" else None,
                           bn=bn) for i in range(count)]
-
-
-def _at(model: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> nn.Module:
-    """A copy of ``model`` holding ``params`` (and the same buffers)."""
-    clone = copy.deepcopy(model)
-    clone.load_state_dict({**params, **buffers}, strict=False)
-    return clone
 
 
 def attack_trial(exp: Experiment, config: AttackConfig, *, updates: int = 1, seed: int = 0,
