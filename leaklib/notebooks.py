@@ -196,6 +196,13 @@ def _up_to_date(notebook: Path, executed: Path, metrics: Path, parameters: Mappi
 
 
 # ---------------------------------------------------------------- the runner
+def profile_dir(root: str | os.PathLike, profile: str) -> Path:
+    """Where a profile's figures (or executed copies) go under ``root``: the default profile (quick) writes
+    ``root/`` itself, the others ``root/<profile>/``, so a smoke or paper run never overwrites the quick one."""
+    check_choice("profile", profile, PROFILES)
+    return Path(root) if profile == "quick" else Path(root) / profile
+
+
 def run_notebooks(
     only: Sequence[str] | None = None,
     profile: str = "quick",
@@ -224,12 +231,9 @@ def run_notebooks(
     check_choice("device", device, DEVICES)
     resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     notebooks_dir = Path(notebooks_dir).resolve()
-    # The default profile writes figures/<notebook>/; others their own folder, so that a smoke or paper run
-    # never overwrites the quick figures (or the reverse).
-    subdir = "" if profile == "quick" else profile
-    figures_dir = Path(figures_dir).resolve() / subdir
+    figures_dir = profile_dir(Path(figures_dir).resolve(), profile)
     references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"
-    executed_dir = (Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed") / subdir
+    executed_dir = profile_dir(Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed", profile)
     selected = select_notebooks(find_notebooks(notebooks_dir), only)
     if not selected:
         raise LeaklibError(f"no notebooks named NN_name.ipynb in {str(notebooks_dir)!r}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from leaklib.notebooks import find_notebooks, run_notebooks
+from leaklib.notebooks import find_notebooks, profile_dir, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = [p.stem for p in find_notebooks(ROOT / "notebooks")]
@@ -28,8 +28,8 @@ def test_notebook_reproduces_its_references(name, profile, tmp_path):
         notebooks_dir=ROOT / "notebooks", figures_dir=tmp_path / "figures", executed_dir=tmp_path / "executed",
         progress_bar=False,
     )
-    assert [r.status for r in runs] == ["ran"], runs[0].error or runs[0].failed_checks
-    figures = tmp_path / "figures" / ("" if profile == "quick" else profile) / name  # the runner's layout
+    assert [r.status for r in runs] == ["ran"], "\n".join([runs[0].error, *runs[0].failed_checks])
+    figures = profile_dir(tmp_path / "figures", profile) / name
     metrics = json.loads((figures / "metrics.json").read_text())
     assert metrics["profile"] == profile
     assert list(figures.glob("*.png")), "the notebook wrote no figure"

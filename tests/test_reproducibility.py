@@ -5,7 +5,7 @@ import json
 import pytest
 
 from leaklib.cli import main
-from leaklib.notebooks import find_notebooks, run_notebooks
+from leaklib.notebooks import find_notebooks, profile_dir, run_notebooks
 
 TIMING = {"seconds", "seconds_per_iteration", "created", "written", "threads"}
 
@@ -55,5 +55,6 @@ def test_notebook_smoke_twice_gives_identical_metrics(tmp_path):
                              notebooks_dir=root / "notebooks", figures_dir=tmp_path / run / "figures",
                              executed_dir=tmp_path / run / "executed", progress_bar=False)
         assert runs[0].status == "ran", runs[0].error
-        measured.append(json.loads((tmp_path / run / "figures" / name / "metrics.json").read_text())["measured"])
+        metrics = profile_dir(tmp_path / run / "figures", "smoke") / name / "metrics.json"
+        measured.append(json.loads(metrics.read_text())["measured"])
     assert _strip(measured[0]) == _strip(measured[1])
