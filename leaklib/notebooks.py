@@ -217,13 +217,16 @@ def run_notebooks(
     executed_dir: str | os.PathLike | None = None,
     progress_bar: bool = True,
     update_references: bool = False,
+    calibration_seeds: Sequence[int] = (),
 ) -> list[NotebookRun]:
     """Execute the selected notebooks in order, resuming finished ones; return what happened to each.
 
     ``parameters`` (user values, e.g. ``{"num_images": 4}``) must be declared in every selected notebook's
     parameters cell with a matching type; all are validated before anything runs. With ``strict``, a
     notebook whose ``metrics.json`` has a FAIL row counts as failed. ``update_references`` regenerates
-    the stored reference values from this run (and always re-executes).
+    the stored reference values from this run (and always re-executes); ``calibration_seeds`` (with
+    ``update_references``) then runs each notebook once more per extra seed, in a temporary folder, and
+    sets the tolerances from the spread over all seeds (:func:`leaklib.references.calibrate_reference`).
     """
     import papermill
 
@@ -244,6 +247,8 @@ def run_notebooks(
     if clash:
         raise LeaklibError(f"set {', '.join(clash)} with the runner's own options (--profile, --device, ...), not -p")
 
+    if calibration_seeds and not update_references:
+        raise LeaklibError("calibration_seeds recalibrate a reference: use them with update_references")
     plans = []
     for nb in selected:  # validate everything before the first (long) execution
         validate_parameters(nb, user)
@@ -287,12 +292,49 @@ def run_notebooks(
                 runs.append(NotebookRun(nb.stem, "failed", seconds, f"the notebook wrote no {metrics}"))
                 continue
             failed = _failed_checks(metrics)
+            if calibration_seeds:
+                _calibrate(nb, params, kernel, metrics, references_dir, profile, calibration_seeds, progress_bar)
+                failed = _failed_checks(metrics)
             if strict and failed:
                 runs.append(NotebookRun(nb.stem, "failed", seconds, f"{len(failed)} checks failed", failed))
             else:
                 runs.append(NotebookRun(nb.stem, "ran", seconds, failed_checks=failed))
     write_gallery(figures_dir)
     return runs
+
+
+def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, references_dir: Path, profile: str,
+               seeds: Sequence[int], progress_bar: bool) -> None:
+    """Run ``nb`` once per extra seed (fresh, in a temporary folder), recalibrate its reference's tolerances
+    from all seeds' values, and re-check the main run's values against it (rewriting its metrics.json)."""
+    import tempfile
+
+    import papermill
+
+    from .references import calibrate_reference, check, load_reference, write_metrics
+
+    main = json.loads(metrics.read_text())
+    main_seed = int(params.get("seed", 0))
+    runs = {main_seed: main["measured"]}
+    for seed in dict.fromkeys(int(s) for s in seeds if int(s) != main_seed):
+        with tempfile.TemporaryDirectory(prefix=f"leaklib-calibrate-{nb.stem}-") as tmp:
+            tmp = Path(tmp)
+            print(f"[leaklib] {nb.stem}: calibration run with seed {seed}")
+            extra = {**params, "seed": seed, "strict": False, "update_references": False, "fresh": True,
+                     "figures_dir": str(tmp / "figures"), "output_dir": str(tmp / "runs")}
+            extra = {k: v for k, v in extra.items() if k in notebook_parameters(nb)}
+            papermill.execute_notebook(str(nb), str(tmp / nb.name), parameters=extra, kernel_name=kernel,
+                                       cwd=str(nb.parent), progress_bar=progress_bar)
+            runs[seed] = json.loads((tmp / "figures" / nb.stem / "metrics.json").read_text())["measured"]
+    ref = calibrate_reference(nb.stem, profile, runs, ref_dir=references_dir)
+    rows = check(main["measured"], load_reference(nb.stem, profile, references_dir))
+    extra_fields = {k: v for k, v in main.items() if k not in ("notebook", "profile", "measured", "rows", "passed",
+                                                               "failed", "not_reproduced", "written")}
+    write_metrics(nb.stem, profile, main["measured"], rows, metrics.parent.parent, extra_fields)
+    cal = ref["calibration"]
+    print(f"[leaklib] {nb.stem}: tolerances calibrated over seeds {cal['seeds']}; claims held: {cal['claims_held']}")
+    if cal["fragile_claims"]:
+        print(f"[leaklib] {nb.stem}: WARNING claims that hold in some seeds only: {cal['fragile_claims']}")
 
 
 def summary(runs: Sequence[NotebookRun]) -> str:

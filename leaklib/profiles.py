@@ -8,6 +8,7 @@ other value overrides it (checked against the profile value's type). Profiles on
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .errors import LeaklibError, check_choice
@@ -164,3 +165,11 @@ def settings(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
 def paper_needs(notebook: str) -> str:
     """What the ``paper`` profile of a notebook needs (GPU, full data, checkpoints), in one sentence."""
     return PROFILES.get(notebook, {}).get("paper_needs", "a GPU and the published iteration budgets")
+
+
+def trial_dir(notebook: str, profile: str, seed: int, device: str, output_dir: str | None = None) -> Path:
+    """Where a notebook keeps its resumable trial records: ``<output_dir or runs/<notebook>/<profile>>/
+    seed<seed>-<device>``. Trial keys hash only the trial's parameters, so runs with another seed or on
+    another device get their own folder instead of silently reusing these records."""
+    root = Path(output_dir) if output_dir else Path("runs") / notebook / profile
+    return root / f"seed{seed}-{device}"

@@ -189,3 +189,30 @@ def test_other_profiles_write_their_own_folders(project, monkeypatch):
     assert (project / "figures" / "smoke" / "01_good" / "metrics.json").is_file()
     assert (project / "notebooks" / "executed" / "smoke" / "01_good.ipynb").is_file()
     assert not (project / "figures" / "01_good").exists()  # the quick figures are left alone
+
+
+@pytest.mark.notebook
+def test_calibration_seeds_set_tolerances_from_the_seed_spread(project, monkeypatch):
+    kw = run_kw(project, monkeypatch)
+    nbdir = project / "notebooks"
+    nb = nbformat.read(write_notebook(nbdir, "03_seeded"), as_version=4)
+    nb.cells[0].source += "seed = 0\n"
+    nb.cells[1].source = nb.cells[1].source.replace('measured = {"total": num * scale}',
+                                                    'measured = {"total": num * scale + 0.1 * seed}')
+    nbformat.write(nb, nbdir / "03_seeded.ipynb")
+    write_reference("03_seeded", "quick", {"total": 1.5}, tolerances={"total": 0.01}, ref_dir=nbdir / "references",
+                    claims=[{"id": "big", "text": "the total is above 1.55", "check": "total > 1.55"}])
+    with pytest.raises(LeaklibError, match="use them with update_references"):
+        run_notebooks(only=["03"], calibration_seeds=[1, 2], **kw)
+    runs = run_notebooks(only=["03"], update_references=True, calibration_seeds=[1, 2], strict=False, **kw)
+    assert runs[0].status == "ran"
+    ref = json.loads((nbdir / "references" / "03_seeded.quick.json").read_text())
+    total = ref["values"]["total"]  # seeds 0, 1, 2 measured 1.5, 1.6, 1.7
+    assert total["value"] == pytest.approx(1.6) and total["std"] == pytest.approx(0.1)
+    assert total["tolerance"] == pytest.approx(0.4) and total["floor"] == 0.01  # 4 * std beats the floor
+    cal = ref["calibration"]
+    assert cal["seeds"] == [0, 1, 2] and cal["claims_held"] == {"big": "2/3"} and cal["fragile_claims"] == ["big"]
+    metrics = json.loads((project / "figures" / "03_seeded" / "metrics.json").read_text())
+    assert metrics["measured"] == {"total": 1.5} and metrics["rows"][0]["status"] == "PASS"  # seed 0 re-checked
+    folders = sorted(p.name for p in (project / "figures").iterdir() if p.is_dir())
+    assert folders == ["03_seeded"]  # the extra seeds ran in a temporary folder

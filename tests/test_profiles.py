@@ -34,3 +34,12 @@ def test_every_registered_notebook_names_the_same_knobs_in_each_profile():
     for name, entry in profiles.PROFILES.items():
         knobs = [set(entry[p]) for p in profiles.PROFILE_NAMES if p in entry]
         assert all(k == knobs[0] for k in knobs), name
+
+
+def test_trial_dir_separates_seeds_and_devices(tmp_path):
+    from pathlib import Path
+
+    from leaklib.profiles import trial_dir
+
+    assert trial_dir("09_large_batch", "quick", 0, "cpu") == Path("runs/09_large_batch/quick/seed0-cpu")
+    assert trial_dir("09_large_batch", "quick", 1, "cuda", str(tmp_path)) == tmp_path / "seed1-cuda"

@@ -230,3 +230,23 @@ def test_metrics_json_records_seed_device_and_versions(tmp_path):
                      seed=7, device="cpu")
     run = read_json(tmp_path / "figs" / "nb" / "metrics.json")["provenance"]
     assert run["seed"] == 7 and run["device"] == "cpu" and "torch" in run and "leaklib" in run
+
+
+def test_calibrate_reference_uses_the_seed_spread_and_keeps_the_floor(tmp_path):
+    from leaklib.references import calibrate_reference
+
+    write_reference("nb", "quick", {"psnr": 20.0, "n": 4}, tolerances={"psnr": 1.0, "n": 0.0}, ref_dir=tmp_path,
+                    claims=[{"id": "high", "text": "PSNR above 19", "check": "psnr > 19"}])
+    runs = {0: {"psnr": 20.0, "n": 4}, 1: {"psnr": 18.0, "n": 4}, 2: {"psnr": 22.0, "n": 4}}
+    ref = calibrate_reference("nb", "quick", runs, ref_dir=tmp_path)
+    assert ref["values"]["psnr"]["value"] == 20.0 and ref["values"]["psnr"]["tolerance"] == pytest.approx(8.0)
+    assert ref["values"]["n"] == {"value": 4.0, "tolerance": 0.0, "floor": 0.0, "std": 0.0}
+    assert ref["calibration"]["claims_held"] == {"high": "2/3"} and ref["calibration"]["fragile_claims"] == ["high"]
+    quiet = {s: {"psnr": 20.0 + 0.01 * s, "n": 4} for s in range(3)}
+    again = calibrate_reference("nb", "quick", quiet, ref_dir=tmp_path)
+    assert again["values"]["psnr"]["tolerance"] == 1.0  # back to the hand-set floor, no ratchet
+    assert load_reference("nb", "quick", tmp_path)["calibration"]["fragile_claims"] == []
+    with pytest.raises(LeaklibError, match="at least 2 seeds"):
+        calibrate_reference("nb", "quick", {0: runs[0]}, ref_dir=tmp_path)
+    with pytest.raises(LeaklibError, match=r"'n'.*seed\(s\) \[1\]"):
+        calibrate_reference("nb", "quick", {0: runs[0], 1: {"psnr": 1.0}}, ref_dir=tmp_path)

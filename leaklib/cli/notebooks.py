@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="report failed claims but do not count them as failures")
     p.add_argument("--update-references", action="store_true",
                    help="regenerate notebooks/references/<notebook>.<profile>.json from this run's values")
+    p.add_argument("--calibration-seeds", nargs="+", type=int, default=[], metavar="S",
+                   help="with --update-references: run each notebook once more per seed and set the tolerances "
+                   "from the spread over seeds (what another machine's float rounding can move)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a notebook parameter (must be in each selected notebook's parameters cell)")
     p.add_argument("--notebooks-dir", default="notebooks", help=argparse.SUPPRESS)
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     runs = run_notebooks(
         only=args.only, profile=args.profile, device=args.device, fresh=args.fresh, strict=args.strict,
         parameters=parameters, notebooks_dir=args.notebooks_dir, figures_dir=args.figures_dir,
-        update_references=args.update_references,
+        update_references=args.update_references, calibration_seeds=args.calibration_seeds,
     )
     print(summary(runs))
     return 1 if any(r.status == "failed" for r in runs) else 0
