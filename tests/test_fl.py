@@ -17,6 +17,8 @@ from leaklib.fl import (
     fedsgd_update,
     local_sgd,
     minibatch_schedule,
+    parameter_gradient,
+    parameter_gradient_graph,
     split_state,
 )
 
@@ -167,3 +169,23 @@ def test_shuffled_schedule_can_be_replayed_inside_vmap(setup):
 
     batched = torch.func.vmap(update_norm)(torch.stack([images, images + 0.1]))
     torch.testing.assert_close(batched[0], update_norm(images))
+
+
+def test_parameter_gradient_graph_equals_the_torch_func_gradient_and_its_double_backward():
+    torch.manual_seed(0)
+    model = Tiny().eval()
+    params, buffers = split_state(model)
+    y = torch.tensor([1, 3])
+    direction = {n: torch.randn_like(p) for n, p in params.items()}
+    results = []
+    for gradient in (parameter_gradient, parameter_gradient_graph):
+        x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+        g = gradient(model, params, buffers, x, y)
+        (dx,) = torch.autograd.grad(sum((g[n] * direction[n]).sum() for n in g), x)  # the attack's double backward
+        results.append((g, dx))
+    (g1, dx1), (g2, dx2) = results
+    assert list(g1) == list(g2) and all(torch.allclose(g1[n], g2[n], atol=1e-6) for n in g1)
+    assert torch.allclose(dx1, dx2, atol=1e-6) and dx1.abs().max() > 0
+    with torch.no_grad():  # the values alone, without a graph
+        g3 = parameter_gradient_graph(model, params, buffers, torch.randn(2, 3, 8, 8), y)
+    assert all(not v.requires_grad for v in g3.values())

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from ..fl import FedAvg, FedSGD, Observation, Params, local_sgd, parameter_gradient
@@ -23,10 +25,15 @@ def observed_target(obs: Observation, fedavg_mode: str, names: list[str]) -> Ten
 
 
 def simulate(obs: Observation, fedavg_mode: str, model: nn.Module, params: Params, buffers: Params,
-             images: Tensor, labels: Tensor, names: list[str]) -> Tensor:
-    """The dummy batch's counterpart of ``obs`` as a flat vector, differentiable in ``images`` and ``labels``."""
+             images: Tensor, labels: Tensor, names: list[str],
+             gradient: Callable[..., Params] = parameter_gradient) -> Tensor:
+    """The dummy batch's counterpart of ``obs`` as a flat vector, differentiable in ``images`` and ``labels``.
+
+    ``gradient`` computes a FedSGD gradient: :func:`~leaklib.fl.parameter_gradient` (composable with
+    ``vmap``) or, outside ``vmap``, the faster :func:`~leaklib.fl.parameter_gradient_graph`.
+    """
     if isinstance(obs, FedSGD) or fedavg_mode == "pseudo":
-        return flatten(parameter_gradient(model, params, buffers, images, labels), names)
+        return flatten(gradient(model, params, buffers, images, labels), names)
     final = local_sgd(model, params, buffers, images, labels, epochs=obs.epochs, batch_size=obs.batch_size,
                       lr=obs.lr, shuffle_seed=obs.shuffle_seed)
     return flatten({n: final[n] - params[n] for n in names}, names)

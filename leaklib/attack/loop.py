@@ -25,13 +25,21 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ..errors import LeaklibError, check_positive
-from ..fl import Observation, as_observations, bn_mode, check_observation, split_state
+from ..fl import (
+    Observation,
+    as_observations,
+    bn_mode,
+    check_observation,
+    parameter_gradient,
+    parameter_gradient_graph,
+    split_state,
+)
 from ..io import save_torch
 from ..runtime import resolve_device
 from .config import AttackConfig
 from .fedavg import observed_target, simulate
 from .inits import init_images, restart_seed
-from .objectives import distance_and_grad, element_weights
+from .objectives import distance_and_grad, element_weights, target_norm
 from .optimizers import make_optimizer
 from .priors import BatchNormStats, box_distance, l2_norm, total_variation
 from .result import AttackResult
@@ -164,16 +172,18 @@ def invert(
     at = [params if o.weights is None else {k: o.weights[k].to(dev, torch.float32) for k in names}
           for o in observations]  # the global weights each observation was computed at
     weights = element_weights(names, [params[k].shape for k in names], config.layer_weights, dev)
+    tnorms = [target_norm(t, weights) for t in targets]
     train_bn = config.bn_mode == "train"
     bn_stats = BatchNormStats(model)
     if config.bn_prior > 0 and not bn_stats.layers:
         raise LeaklibError("bn_prior > 0 needs a model with batch-norm layers; this one has none")
 
-    def simulated(x: Tensor, label_var: Tensor | None, bufs: dict) -> list[Tensor]:
+    def simulated(x: Tensor, label_var: Tensor | None, bufs: dict, gradient: Callable = parameter_gradient
+                  ) -> list[Tensor]:
         """One restart's counterparts of the observations (flat vectors), differentiable in its images."""
         y = known if label_var is None else F.softmax(label_var, dim=-1)
         return [simulate(o, config.fedavg, model, w, {k: v.clone() for k, v in bufs.items()}
-                         if train_bn else bufs, x, y, names) for o, w in zip(observations, at)]
+                         if train_bn else bufs, x, y, names, gradient) for o, w in zip(observations, at)]
 
     def prior(x: Tensor, bufs: dict) -> Tensor:
         """One restart's weighted image priors."""
@@ -203,7 +213,7 @@ def invert(
         if x.shape[0] > 1:
             return vmapped_sim(x, lv, bufs)
         one = {k: v[0] for k, v in bufs.items()} if train_bn else bufs
-        return [s[None] for s in simulated(x[0], None if lv is None else lv[0], one)]
+        return [s[None] for s in simulated(x[0], None if lv is None else lv[0], one, parameter_gradient_graph)]
 
     def prior_fn(x: Tensor, bufs: dict) -> Tensor:
         if x.shape[0] > 1:
@@ -222,7 +232,8 @@ def invert(
         x, lv = inputs[0], (inputs[1] if joint else None)
         with torch.set_grad_enabled(need_grad):
             sims = sim_fn(x, lv, bufs)
-            parts = [distance_and_grad(config.objective, s.detach(), t, weights) for s, t in zip(sims, targets)]
+            parts = [distance_and_grad(config.objective, s.detach(), t, weights, tn)
+                     for s, t, tn in zip(sims, targets, tnorms)]
             matching = torch.stack([value for value, _ in parts]).mean(0)
             outs, grad_outs = list(sims), [d / len(parts) for _, d in parts]
             total = matching

@@ -53,14 +53,20 @@ def euclidean_distance(g: Tensor, target: Tensor, weights: Tensor | None = None)
 OBJECTIVE_FUNCTIONS = {"cosine": cosine_distance, "euclidean": euclidean_distance}
 
 
-def distance_and_grad(objective: str, g: Tensor, target: Tensor, weights: Tensor | None = None
-                      ) -> tuple[Tensor, Tensor]:
+def target_norm(target: Tensor, weights: Tensor | None = None) -> Tensor:
+    """``|t|_w``, the target's (weighted) norm: constant during an attack, so computed once."""
+    return (target @ (target if weights is None else target * weights)).sqrt()
+
+
+def distance_and_grad(objective: str, g: Tensor, target: Tensor, weights: Tensor | None = None,
+                      tnorm: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-restart distance of ``g`` (R, D) to ``target`` (D,) and its gradient in ``g``, in closed form.
 
     The attack back-propagates this gradient into the images in one pass (``grad_outputs``), instead of
     building autograd nodes for products and sums over the D parameters of every restart.
     cosine: ``d = 1 - A / (G T)`` with ``A = <g, w t>``, ``G = |g|_w``, ``T = |t|_w``, so
     ``dd/dg = -w t / (G T) + A w g / (G^3 T)``; euclidean: ``d = <g - t, w (g - t)>``, ``dd/dg = 2 w (g - t)``.
+    ``tnorm``: :func:`target_norm` of ``target`` (computed here when not given).
     """
     g = g.detach()
     if objective == "euclidean":
@@ -71,7 +77,7 @@ def distance_and_grad(objective: str, g: Tensor, target: Tensor, weights: Tensor
     gw = g if weights is None else g * weights
     a = g @ tw
     gnorm = torch.linalg.vecdot(gw, g).sqrt().clamp_min(EPS)
-    tnorm = (target @ tw).sqrt()
+    tnorm = target_norm(target, weights) if tnorm is None else tnorm
     denom = gnorm * tnorm + EPS
     value = 1 - a / denom
     grad = torch.addcmul(-tw / denom[:, None], gw, (a * tnorm / (denom * denom * gnorm))[:, None])

@@ -10,6 +10,7 @@ from .client import (
     local_sgd,
     minibatch_schedule,
     parameter_gradient,
+    parameter_gradient_graph,
     split_state,
 )
 from .observation import FedAvg, FedSGD, Observation, Params, as_observations, check_observation, num_local_steps
@@ -17,5 +18,5 @@ from .observation import FedAvg, FedSGD, Observation, Params, as_observations, c
 __all__ = [
     "BN_MODES", "FedAvg", "FedSGD", "Observation", "Params", "as_observations", "batch_loss", "bn_mode",
     "check_batch", "check_observation", "fedavg_update", "fedsgd_update", "local_sgd", "minibatch_schedule",
-    "num_local_steps", "parameter_gradient", "split_state",
+    "num_local_steps", "parameter_gradient", "parameter_gradient_graph", "split_state",
 ]

@@ -57,6 +57,20 @@ def parameter_gradient(
     return torch.func.grad(batch_loss, argnums=1)(model, params, buffers, images, labels)
 
 
+def parameter_gradient_graph(
+    model: nn.Module, params: Params, buffers: Params, images: Tensor, labels: Tensor
+) -> Params:
+    """:func:`parameter_gradient` by plain autograd with ``create_graph=True``: the same values, still
+    differentiable in ``images``, and faster for a single restart (no ``torch.func`` wrapping of every
+    tensor), but not usable inside ``torch.func.vmap``."""
+    keep_graph = torch.is_grad_enabled()  # under no_grad (e.g. a final evaluation) only the values are needed
+    with torch.enable_grad():
+        leaves = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+        loss = batch_loss(model, leaves, buffers, images, labels)
+        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=keep_graph, allow_unused=True)
+    return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(leaves.items(), grads)}
+
+
 def check_batch(model: nn.Module, images: Tensor, labels: Tensor, num_classes: int | None = None) -> None:
     """Fail fast on a batch the model cannot take: empty, count mismatch, labels outside the classes."""
     if images.ndim != 4 or images.shape[0] == 0:
