@@ -136,6 +136,8 @@ def parse_cli_value(text: str) -> Any:
         return text
 
 
+CPU_CAPABILITIES = ("default", "avx2", "avx512")
+
 # ---------------------------------------------------------------- kernel
 @contextlib.contextmanager
 def kernel_environment() -> Iterator[str]:
@@ -335,6 +337,64 @@ def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, 
     print(f"[leaklib] {nb.stem}: tolerances calibrated over seeds {cal['seeds']}; claims held: {cal['claims_held']}")
     if cal["fragile_claims"]:
         print(f"[leaklib] {nb.stem}: WARNING claims that hold in some seeds only: {cal['fragile_claims']}")
+
+
+def widen_for_cpus(
+    only: Sequence[str] | None,
+    cpus: Sequence[str],
+    profile: str = "quick",
+    device: str = "cpu",
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    notebooks_dir: str | os.PathLike = "notebooks",
+    references_dir: str | os.PathLike | None = None,
+    progress_bar: bool = True,
+) -> None:
+    """Run each selected notebook once per CPU kernel set (``ATEN_CPU_CAPABILITY``: ``default``, ``avx2``,
+    ``avx512``), in a temporary folder, and widen its reference's tolerances to cover those runs
+    (:func:`leaklib.references.widen_reference`): what another machine's float rounding moves."""
+    import tempfile
+
+    import papermill
+
+    from .references import widen_reference
+
+    check_choice("profile", profile, PROFILES)
+    for cpu in cpus:
+        check_choice("CPU capability", cpu, CPU_CAPABILITIES)
+    notebooks_dir = Path(notebooks_dir).resolve()
+    references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"
+    selected = select_notebooks(find_notebooks(notebooks_dir), only)
+    user = dict(parameters or {})
+    for nb in selected:
+        validate_parameters(nb, user)
+    saved = os.environ.get("ATEN_CPU_CAPABILITY")
+    with kernel_environment() as kernel:
+        for nb in selected:
+            declared = notebook_parameters(nb)
+            runs = {}
+            for cpu in cpus:
+                with tempfile.TemporaryDirectory(prefix=f"leaklib-widen-{nb.stem}-") as tmp:
+                    tmp = Path(tmp)
+                    print(f"[leaklib] {nb.stem}: run with ATEN_CPU_CAPABILITY={cpu}")
+                    params = {"profile": profile, "device": device, "strict": False, "fresh": True,
+                              "figures_dir": str(tmp / "figures"), "output_dir": str(tmp / "runs"),
+                              "references_dir": str(references_dir)}
+                    params = {k: v for k, v in params.items() if k in declared} | user
+                    os.environ["ATEN_CPU_CAPABILITY"] = cpu  # read by torch when the kernel starts
+                    try:
+                        papermill.execute_notebook(str(nb), str(tmp / nb.name), parameters=params,
+                                                   kernel_name=kernel, cwd=str(nb.parent), progress_bar=progress_bar)
+                    finally:
+                        if saved is None:
+                            os.environ.pop("ATEN_CPU_CAPABILITY", None)
+                        else:
+                            os.environ["ATEN_CPU_CAPABILITY"] = saved
+                    runs[cpu] = json.loads((tmp / "figures" / nb.stem / "metrics.json").read_text())["measured"]
+            command = (f"leaklib notebooks --only {nb.stem} --profile {profile} --calibration-cpus {' '.join(cpus)}")
+            ref = widen_reference(nb.stem, profile, runs, ref_dir=references_dir, command=command)
+            other = ref["calibration"]["other_cpus"]
+            print(f"[leaklib] {nb.stem}: tolerances cover {list(runs)}; claims held: {other['claims_held']}")
 
 
 def summary(runs: Sequence[NotebookRun]) -> str:

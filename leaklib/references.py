@@ -293,6 +293,52 @@ def calibrate_reference(
     return ref
 
 
+def widen_reference(
+    notebook: str,
+    profile: str,
+    runs: Mapping[str, Mapping[str, Any]],
+    *,
+    ref_dir: str | os.PathLike = DEFAULT_REF_DIR,
+    margin: float = 2.0,
+    command: str = "",
+) -> dict[str, Any]:
+    """Widen the stored tolerances so that they cover ``runs`` (label -> measured values), keeping the values.
+
+    For runs of the same seed on other CPU kernels (``ATEN_CPU_CAPABILITY``): rounding alone can move a
+    value further than the seed spread does, so each tolerance becomes ``max(tolerance, margin * largest
+    deviation of these runs from the stored value)``. Recorded under ``calibration["other_cpus"]``.
+    """
+    ref = load_reference(notebook, profile, ref_dir)
+    samples = {str(label): plain_values(m) for label, m in runs.items()}
+    deviation = {}
+    for name, spec in ref["values"].items():
+        xs = [m.get(name) for m in samples.values()]
+        bad = [label for label, x in zip(samples, xs) if not _number(x)]
+        if bad:
+            raise LeaklibError(f"cannot widen {name!r}: not measured as a finite number in run(s) {bad}")
+        deviation[name] = max(abs(x - spec["value"]) for x in xs)
+        tol = spec["tolerance"] if "tolerance" in spec else spec["rel_tolerance"] * abs(spec["value"])
+        ref["values"][name] = {**{k: v for k, v in spec.items() if k != "rel_tolerance"},
+                               "tolerance": max(tol, margin * deviation[name])}
+    held = {}
+    for claim in ref["claims"]:
+        ok = 0
+        for m in samples.values():
+            try:
+                ok += bool(evaluate(claim["check"], m))
+            except (LeaklibError, ArithmeticError, TypeError, ValueError):
+                pass
+        held[claim["id"]] = f"{ok}/{len(samples)}"
+    ref.setdefault("calibration", {})["other_cpus"] = {
+        "runs": list(samples), "rule": f"tolerance = max(tolerance, {margin:g} * max |x - value|)",
+        "max_deviation": deviation, "claims_held": held, "command": command,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    validate_reference(ref, notebook)
+    write_json(reference_path(notebook, profile, ref_dir), ref)
+    return ref
+
+
 # ---------------------------------------------------------------- checking
 @dataclass
 class Row:

@@ -49,6 +49,7 @@ def provenance(device: torch.device | str | None = None, seed: int | None = None
         "python": platform.python_version(),
         "machine": platform.machine(),
         "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # SIMD kernels: float rounding differs by it
     }
     if device is not None:
         info["device"] = str(device)

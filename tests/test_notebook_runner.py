@@ -115,6 +115,8 @@ def test_bad_requests_fail_before_running(project, capsys):
     assert rc == 2 and "valid notebooks: 01_good, 02_bad" in capsys.readouterr().err
     rc = main(["notebooks", "--notebooks-dir", str(project / "notebooks"), "-p", "num", "x"])
     assert rc == 2 and "must be a int" in capsys.readouterr().err
+    rc = main(["notebooks", "--notebooks-dir", str(project / "notebooks"), "--calibration-cpus", "sse9"])
+    assert rc == 2 and "unknown CPU capability 'sse9'" in capsys.readouterr().err
     assert not (project / "notebooks" / "executed").exists()  # nothing ran
 
 

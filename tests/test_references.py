@@ -250,3 +250,17 @@ def test_calibrate_reference_uses_the_seed_spread_and_keeps_the_floor(tmp_path):
         calibrate_reference("nb", "quick", {0: runs[0]}, ref_dir=tmp_path)
     with pytest.raises(LeaklibError, match=r"'n'.*seed\(s\) \[1\]"):
         calibrate_reference("nb", "quick", {0: runs[0], 1: {"psnr": 1.0}}, ref_dir=tmp_path)
+
+
+def test_widen_reference_covers_other_cpu_runs_and_keeps_the_values(tmp_path):
+    from leaklib.references import widen_reference
+
+    write_reference("nb", "quick", {"psnr": 20.0, "acc": 0.9}, tolerances={"psnr": 1.0, "acc": 0.05}, ref_dir=tmp_path,
+                    claims=[{"id": "high", "text": "PSNR above 20.5", "check": "psnr > 20.5"}])
+    ref = widen_reference("nb", "quick", {"avx2": {"psnr": 21.5, "acc": 0.9}}, ref_dir=tmp_path, command="cmd")
+    assert ref["values"]["psnr"] == {"value": 20.0, "tolerance": 3.0}  # 2 x the 1.5 dB the other kernels moved it
+    assert ref["values"]["acc"] == {"value": 0.9, "tolerance": 0.05}  # not moved: the tolerance stays
+    other = load_reference("nb", "quick", tmp_path)["calibration"]["other_cpus"]
+    assert other["runs"] == ["avx2"] and other["claims_held"] == {"high": "1/1"} and other["command"] == "cmd"
+    with pytest.raises(LeaklibError, match=r"'acc'.*run\(s\) \['default'\]"):
+        widen_reference("nb", "quick", {"default": {"psnr": 20.0}}, ref_dir=tmp_path)

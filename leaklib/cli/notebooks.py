@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration-seeds", nargs="+", type=int, default=[], metavar="S",
                    help="with --update-references: run each notebook once more per seed and set the tolerances "
                    "from the spread over seeds (what another machine's float rounding can move)")
+    p.add_argument("--calibration-cpus", nargs="+", default=[], metavar="CAP",
+                   help="run each notebook once per CPU kernel set (ATEN_CPU_CAPABILITY: default, avx2, avx512) and "
+                   "widen the reference's tolerances to cover those runs; nothing else is run")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a notebook parameter (must be in each selected notebook's parameters cell)")
     p.add_argument("--notebooks-dir", default="notebooks", help=argparse.SUPPRESS)
@@ -33,13 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..notebooks import parse_cli_value, run_notebooks, summary
+    from ..notebooks import parse_cli_value, run_notebooks, summary, widen_for_cpus
 
     parameters = {}
     for name, value in args.parameter:
         if name in parameters:
             raise LeaklibError(f"parameter {name!r} given twice with -p; give each parameter once")
         parameters[name] = parse_cli_value(value)
+    if args.calibration_cpus:
+        widen_for_cpus(args.only, args.calibration_cpus, args.profile, "cpu", parameters,
+                       notebooks_dir=args.notebooks_dir)
+        return 0
     runs = run_notebooks(
         only=args.only, profile=args.profile, device=args.device, fresh=args.fresh, strict=args.strict,
         parameters=parameters, notebooks_dir=args.notebooks_dir, figures_dir=args.figures_dir,
