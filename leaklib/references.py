@@ -234,6 +234,21 @@ def write_reference(
     return write_json(path, ref)
 
 
+def _claims_held(claims: Sequence[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Per claim id, in how many of the runs' measured values its check held, as ``"k/n"``."""
+    samples = list(samples)
+    held = {}
+    for claim in claims:
+        ok = 0
+        for m in samples:
+            try:
+                ok += bool(evaluate(claim["check"], m))
+            except (LeaklibError, ArithmeticError, TypeError, ValueError):
+                pass
+        held[claim["id"]] = f"{ok}/{len(samples)}"
+    return held
+
+
 def calibrate_reference(
     notebook: str,
     profile: str,
@@ -268,15 +283,7 @@ def calibrate_reference(
         mean, std = statistics.fmean(xs), statistics.stdev(xs)
         tol = max(floor, spread * std, 1.5 * max(abs(x - mean) for x in xs))
         values[name] = {"value": mean, "tolerance": tol, "floor": floor, "std": std}
-    held = {}
-    for claim in ref["claims"]:
-        ok = 0
-        for m in samples.values():
-            try:
-                ok += bool(evaluate(claim["check"], m))
-            except (LeaklibError, ArithmeticError, TypeError, ValueError):
-                pass
-        held[claim["id"]] = f"{ok}/{len(samples)}"
+    held = _claims_held(ref["claims"], samples.values())
     n = len(samples)
     fragile = [cid for cid, c in zip(held, ref["claims"]) if held[cid] not in (f"{n}/{n}", f"0/{n}")
                or (held[cid] == f"0/{n}" and c.get("reproduces", True) is not False)]
@@ -320,15 +327,7 @@ def widen_reference(
         tol = spec["tolerance"] if "tolerance" in spec else spec["rel_tolerance"] * abs(spec["value"])
         ref["values"][name] = {**{k: v for k, v in spec.items() if k != "rel_tolerance"},
                                "tolerance": max(tol, margin * deviation[name])}
-    held = {}
-    for claim in ref["claims"]:
-        ok = 0
-        for m in samples.values():
-            try:
-                ok += bool(evaluate(claim["check"], m))
-            except (LeaklibError, ArithmeticError, TypeError, ValueError):
-                pass
-        held[claim["id"]] = f"{ok}/{len(samples)}"
+    held = _claims_held(ref["claims"], samples.values())
     ref.setdefault("calibration", {})["other_cpus"] = {
         "runs": list(samples), "rule": f"tolerance = max(tolerance, {margin:g} * max |x - value|)",
         "max_deviation": deviation, "claims_held": held, "command": command,
