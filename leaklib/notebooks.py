@@ -36,6 +36,7 @@ from .runtime import DEVICES, resolve_device
 
 PROFILES = ("smoke", "quick", "paper")
 KERNEL_NAME = "python3"
+CPU_CAPABILITIES = ("default", "avx2", "avx512")  # values of ATEN_CPU_CAPABILITY (torch's SIMD kernels)
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_(.+)\.ipynb$")
 
 
@@ -136,8 +137,6 @@ def parse_cli_value(text: str) -> Any:
         return text
 
 
-CPU_CAPABILITIES = ("default", "avx2", "avx512")
-
 # ---------------------------------------------------------------- kernel
 @contextlib.contextmanager
 def kernel_environment() -> Iterator[str]:
@@ -168,11 +167,16 @@ def kernel_environment() -> Iterator[str]:
         try:
             yield KERNEL_NAME
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            _restore_environment(saved)
+
+
+def _restore_environment(saved: Mapping[str, str | None]) -> None:
+    """Put environment variables back as ``saved`` (None: the variable was not set)."""
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 # ---------------------------------------------------------------- resume
@@ -305,29 +309,42 @@ def run_notebooks(
     return runs
 
 
-def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, references_dir: Path, profile: str,
-               seeds: Sequence[int], progress_bar: bool) -> None:
-    """Run ``nb`` once per extra seed (fresh, in a temporary folder), recalibrate its reference's tolerances
-    from all seeds' values, and re-check the main run's values against it (rewriting its metrics.json)."""
+def _measure_aside(nb: Path, params: Mapping[str, Any], kernel: str, progress_bar: bool,
+                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run ``nb`` fresh and non-strict in a temporary folder (with ``env`` set for its kernel, e.g.
+    ``ATEN_CPU_CAPABILITY``, which torch reads when the kernel starts); return its measured values."""
     import tempfile
 
     import papermill
 
+    declared = notebook_parameters(nb)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    with tempfile.TemporaryDirectory(prefix=f"leaklib-{nb.stem}-") as tmp:
+        tmp = Path(tmp)
+        run = {**params, "strict": False, "fresh": True, "figures_dir": str(tmp / "figures"),
+               "output_dir": str(tmp / "runs")}
+        os.environ.update(env or {})
+        try:
+            papermill.execute_notebook(str(nb), str(tmp / nb.name), kernel_name=kernel, cwd=str(nb.parent),
+                                       parameters={k: v for k, v in run.items() if k in declared},
+                                       progress_bar=progress_bar)
+        finally:
+            _restore_environment(saved)
+        return json.loads((tmp / "figures" / nb.stem / "metrics.json").read_text())["measured"]
+
+
+def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, references_dir: Path, profile: str,
+               seeds: Sequence[int], progress_bar: bool) -> None:
+    """Run ``nb`` once per extra seed (fresh, in a temporary folder), recalibrate its reference's tolerances
+    from all seeds' values, and re-check the main run's values against it (rewriting its metrics.json)."""
     from .references import calibrate_reference, check, load_reference, write_metrics
 
     main = json.loads(metrics.read_text())
     main_seed = int(params.get("seed", 0))
     runs = {main_seed: main["measured"]}
     for seed in dict.fromkeys(int(s) for s in seeds if int(s) != main_seed):
-        with tempfile.TemporaryDirectory(prefix=f"leaklib-calibrate-{nb.stem}-") as tmp:
-            tmp = Path(tmp)
-            print(f"[leaklib] {nb.stem}: calibration run with seed {seed}")
-            extra = {**params, "seed": seed, "strict": False, "update_references": False, "fresh": True,
-                     "figures_dir": str(tmp / "figures"), "output_dir": str(tmp / "runs")}
-            extra = {k: v for k, v in extra.items() if k in notebook_parameters(nb)}
-            papermill.execute_notebook(str(nb), str(tmp / nb.name), parameters=extra, kernel_name=kernel,
-                                       cwd=str(nb.parent), progress_bar=progress_bar)
-            runs[seed] = json.loads((tmp / "figures" / nb.stem / "metrics.json").read_text())["measured"]
+        print(f"[leaklib] {nb.stem}: calibration run with seed {seed}")
+        runs[seed] = _measure_aside(nb, {**params, "seed": seed, "update_references": False}, kernel, progress_bar)
     ref = calibrate_reference(nb.stem, profile, runs, ref_dir=references_dir)
     rows = check(main["measured"], load_reference(nb.stem, profile, references_dir))
     extra_fields = {k: v for k, v in main.items() if k not in ("notebook", "profile", "measured", "rows", "passed",
@@ -353,10 +370,6 @@ def widen_for_cpus(
     """Run each selected notebook once per CPU kernel set (``ATEN_CPU_CAPABILITY``: ``default``, ``avx2``,
     ``avx512``), in a temporary folder, and widen its reference's tolerances to cover those runs
     (:func:`leaklib.references.widen_reference`): what another machine's float rounding moves."""
-    import tempfile
-
-    import papermill
-
     from .references import widen_reference
 
     check_choice("profile", profile, PROFILES)
@@ -368,29 +381,13 @@ def widen_for_cpus(
     user = dict(parameters or {})
     for nb in selected:
         validate_parameters(nb, user)
-    saved = os.environ.get("ATEN_CPU_CAPABILITY")
     with kernel_environment() as kernel:
         for nb in selected:
-            declared = notebook_parameters(nb)
+            params = {"profile": profile, "device": device, "references_dir": str(references_dir), **user}
             runs = {}
             for cpu in cpus:
-                with tempfile.TemporaryDirectory(prefix=f"leaklib-widen-{nb.stem}-") as tmp:
-                    tmp = Path(tmp)
-                    print(f"[leaklib] {nb.stem}: run with ATEN_CPU_CAPABILITY={cpu}")
-                    params = {"profile": profile, "device": device, "strict": False, "fresh": True,
-                              "figures_dir": str(tmp / "figures"), "output_dir": str(tmp / "runs"),
-                              "references_dir": str(references_dir)}
-                    params = {k: v for k, v in params.items() if k in declared} | user
-                    os.environ["ATEN_CPU_CAPABILITY"] = cpu  # read by torch when the kernel starts
-                    try:
-                        papermill.execute_notebook(str(nb), str(tmp / nb.name), parameters=params,
-                                                   kernel_name=kernel, cwd=str(nb.parent), progress_bar=progress_bar)
-                    finally:
-                        if saved is None:
-                            os.environ.pop("ATEN_CPU_CAPABILITY", None)
-                        else:
-                            os.environ["ATEN_CPU_CAPABILITY"] = saved
-                    runs[cpu] = json.loads((tmp / "figures" / nb.stem / "metrics.json").read_text())["measured"]
+                print(f"[leaklib] {nb.stem}: run with ATEN_CPU_CAPABILITY={cpu}")
+                runs[cpu] = _measure_aside(nb, params, kernel, progress_bar, {"ATEN_CPU_CAPABILITY": cpu})
             command = (f"leaklib notebooks --only {nb.stem} --profile {profile} --calibration-cpus {' '.join(cpus)}")
             ref = widen_reference(nb.stem, profile, runs, ref_dir=references_dir, command=command)
             other = ref["calibration"]["other_cpus"]
