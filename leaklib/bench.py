@@ -38,9 +38,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .errors import LeaklibError, check_positive
+from .errors import LeaklibError, check_choice, check_positive
 
 PEAK_SIZE = 2048
+DEFAULT_METHOD = "ig-fast"  # leaklib's measured preset for short budgets (AttackConfig.preset)
 
 
 @dataclass(frozen=True)
@@ -191,16 +192,16 @@ def _supports_monitoring() -> bool:
     return "monitor" in inspect.signature(invert).parameters and "time_budget" in fields
 
 
-def leaklib_config(problem: Problem, iterations: int, time_budget: float = 0.0) -> Any:
-    """leaklib's default Inverting Gradients recipe for the case (its own defaults, nothing changed)."""
+def leaklib_config(problem: Problem, iterations: int, time_budget: float = 0.0, method: str = DEFAULT_METHOD) -> Any:
+    """leaklib's preset ``method`` for the case (``AttackConfig.preset``, nothing else changed)."""
     from .attack import AttackConfig
 
     extra = {"time_budget": time_budget} if time_budget else {}
-    return AttackConfig.preset("ig", iterations=iterations, restarts=problem.case.restarts, **extra)
+    return AttackConfig.preset(method, iterations=iterations, restarts=problem.case.restarts, **extra)
 
 
 def run_leaklib(problem: Problem, iterations: int, *, seed: int = 0, time_budget: float = 0.0,
-                every: int = 10) -> RunRecord:
+                every: int = 10, method: str = DEFAULT_METHOD) -> RunRecord:
     """leaklib's attack on ``problem``; with ``time_budget`` it stops (and schedules) by wall time.
 
     On a leaklib without ``monitor``/``time_budget`` only the final reconstruction is recorded, and a
@@ -210,7 +211,7 @@ def run_leaklib(problem: Problem, iterations: int, *, seed: int = 0, time_budget
     from .attack import invert
 
     monitored = _supports_monitoring()
-    config = leaklib_config(problem, iterations, time_budget if monitored else 0.0)
+    config = leaklib_config(problem, iterations, time_budget if monitored else 0.0, method)
     snaps: list[tuple[float, int, Tensor]] = []
     t0 = time.perf_counter()
 
@@ -229,14 +230,18 @@ def run_leaklib(problem: Problem, iterations: int, *, seed: int = 0, time_budget
 
 
 def leaklib_iteration_flops(problem: Problem) -> float:
-    """FLOPs of one leaklib iteration: counted runs of 2 and 1 iterations, differenced."""
+    """FLOPs of one restart's iteration: counted runs of 2 and 1 iterations, differenced.
+
+    One restart, as for breaching: the caller multiplies by the restarts. (Counting the batched run
+    itself would count the restarts twice, and vmap's batched convolutions are miscounted besides.)
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     from .attack import invert
 
     counts = []
     for its in (1, 2):
-        config = leaklib_config(problem, its)
+        config = leaklib_config(problem, its).replace(restarts=1)
         with FlopCounterMode(display=False) as counter:
             invert(problem.model, problem.observation, problem.labels, config, image_shape=problem.image_shape,
                    normalization=problem.normalization, device="cpu", progress=False)
@@ -450,7 +455,7 @@ def profile_iteration(problem: Problem, *, repeats: int = 5, seed: int = 0) -> d
 
 def run_case(case: BenchCase, iterations: Sequence[int], *, repeats: int = 3, every: int = 10, seed: int = 0,
              model_name: str = "resnet20-4", use_breaching: bool = True, peak_gflops: float | None = None,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+             method: str = DEFAULT_METHOD, log: Callable[[str], None] = print) -> dict[str, Any]:
     """All runs of one case, repeats interleaved between the libraries; returns the case's record."""
     iterations = sorted({check_positive("iterations", int(i)) for i in iterations})
     problem = make_problem(case, model_name=model_name, seed=seed)
@@ -469,7 +474,7 @@ def run_case(case: BenchCase, iterations: Sequence[int], *, repeats: int = 3, ev
                 log(f"  {case.name} rep {rep}: breaching {its} it {rec.seconds:.1f} s, PSNR {rec.psnr:.2f}")
                 if its == iterations[0]:
                     b_time = rec.seconds
-            rec = run_leaklib(problem, its, seed=s, every=every)
+            rec = run_leaklib(problem, its, seed=s, every=every, method=method)
             runs.append(rec)
             log(f"  {case.name} rep {rep}: leaklib {its} it {rec.seconds:.1f} s, PSNR {rec.psnr:.2f}")
         if b_time is not None:
@@ -477,7 +482,7 @@ def run_case(case: BenchCase, iterations: Sequence[int], *, repeats: int = 3, ev
             if not _supports_monitoring():  # the iterations that fit at this repeat's measured speed
                 its = max(1, int(b_time / next(r for r in reversed(runs) if r.library == "leaklib"
                                                and r.iterations == iterations[0]).seconds_per_iteration))
-            rec = run_leaklib(problem, its, seed=s, time_budget=b_time, every=every)
+            rec = run_leaklib(problem, its, seed=s, time_budget=b_time, every=every, method=method)
             runs.append(rec)
             log(f"  {case.name} rep {rep}: leaklib {b_time:.1f} s budget, {rec.iterations} it, PSNR {rec.psnr:.2f}")
     return {"case": asdict(case), "iterations": iterations, "flops_per_iteration": flops,
@@ -536,7 +541,7 @@ def summarize_case(runs: Sequence[RunRecord], iterations: Sequence[int], flops: 
 
 def run_benchmark(cases: Sequence[str], iterations: dict[str, Sequence[int]], *, repeats: int = 3,
                   every: int = 10, seed: int = 0, model_name: str = "resnet20-4", use_breaching: bool = True,
-                  threads: int | None = None, profile_repeats: int = 5,
+                  threads: int | None = None, profile_repeats: int = 5, method: str = DEFAULT_METHOD,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every case in ``cases`` (names of :data:`CASES`); the whole record for ``bench.json``."""
     from .runtime import provenance
@@ -544,6 +549,9 @@ def run_benchmark(cases: Sequence[str], iterations: dict[str, Sequence[int]], *,
     for name in cases:
         if name not in CASES:
             raise LeaklibError(f"unknown benchmark case {name!r}; valid cases: {', '.join(CASES)}")
+    from .attack import METHODS
+
+    check_choice("method", method, METHODS)
     check_positive("repeats", repeats)
     check_positive("every", every)
     if threads is not None:
@@ -555,14 +563,14 @@ def run_benchmark(cases: Sequence[str], iterations: dict[str, Sequence[int]], *,
     log(f"matmul peak ({peak['size']}x{peak['size']} float32): {peak['best_gflops']:.1f} GFLOP/s "
         f"(median {peak['median_gflops']:.1f}), {torch.get_num_threads()} threads")
     record: dict[str, Any] = {"breaching": version, "peak": peak, "repeats": repeats, "every": every,
-                              "model": model_name, "cases": {}}
+                              "model": model_name, "method": method, "cases": {}}
     record["profile"] = profile_iteration(make_problem(CASES["single"], model_name=model_name, seed=seed),
                                           repeats=profile_repeats)
     for name in cases:
         log(f"case {name}: iterations {list(iterations[name])}")
         record["cases"][name] = run_case(CASES[name], iterations[name], repeats=repeats, every=every, seed=seed,
                                          model_name=model_name, use_breaching=version is not None,
-                                         peak_gflops=peak["best_gflops"], log=log)
+                                         peak_gflops=peak["best_gflops"], method=method, log=log)
     peak_end = matmul_peak()
     record["peak_end"] = peak_end
     record["provenance"] = provenance("cpu", seed)

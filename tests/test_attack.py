@@ -164,8 +164,17 @@ def test_config_rejects_bad_settings(changes, message):
 
 
 def test_unknown_method():
-    with pytest.raises(LeaklibError, match="valid methods: ig, dlg"):
+    with pytest.raises(LeaklibError, match="valid methods: ig, ig-fast, dlg"):
         AttackConfig.preset("gradinversion")
+
+
+def test_fast_preset_is_the_paper_recipe_with_the_measured_fields_changed():
+    from leaklib.attack.config import FAST_IG
+
+    paper, fast = AttackConfig.preset("ig").to_dict(), AttackConfig.preset("ig-fast").to_dict()
+    changed = {k for k in paper if paper[k] != fast[k]} - {"method"}
+    assert changed == {k for k in FAST_IG if FAST_IG[k] != paper[k]} and changed
+    assert AttackConfig.preset("ig-fast", tv=1e-4).tv == 1e-4  # overrides still win
 
 
 def test_invert_rejects_bad_input():

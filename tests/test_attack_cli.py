@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from leaklib.attack import AttackConfig
 from leaklib.cli import main
 from leaklib.io import read_json
 
@@ -43,3 +44,17 @@ def test_attack_command_bad_input(tmp_path, capsys, argv, message):
     code = main(["attack", "--model", "lenet-zhu", "--quiet", "--out", str(tmp_path / "x"), *argv])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_attack_command_method_presets_and_overrides():
+    import argparse
+
+    from leaklib.cli.attack import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    base = ["attack", "--out", "x", "--method", "ig-fast"]
+    fast = config_from_args(parser.parse_args(base))
+    assert fast == AttackConfig.preset("ig-fast")  # no flag given: the preset's own values
+    changed = config_from_args(parser.parse_args(base + ["--tv", "1e-4", "--init", "uniform"]))
+    assert (changed.tv, changed.init, changed.lr) == (1e-4, "uniform", fast.lr)

@@ -72,7 +72,7 @@ CASES = {
     "unknown dataset": (lambda c: load_dataset("cifar11"), r"unknown dataset 'cifar11'.*cifar10-sample"),
     "unknown model": (lambda c: build("resnet21"), r"unknown model.*resnet21.*lenet-zhu"),
     "unknown label rule": (lambda c: recover_labels("magic", c["lenet"], c["obs"], 2), r"unknown label rule 'magic'.*geng"),
-    "unknown method": (lambda c: AttackConfig.preset("gradinversion"), r"unknown method 'gradinversion'.*ig, dlg"),
+    "unknown method": (lambda c: AttackConfig.preset("gradinversion"), r"unknown method 'gradinversion'.*ig, ig-fast, dlg"),
     "unknown profile": (lambda c: settings("03_trained_vs_untrained", "fast"), r"unknown profile 'fast'.*smoke, quick, paper"),
     "unknown device": (lambda c: resolve_device("tpu"), r"unknown device 'tpu'.*auto, cpu, cuda"),
     "unknown batch pattern": (lambda c: make_batch("cifar10-sample", 2, "pairs"), r"pattern.*pairs.*unique"),

@@ -115,5 +115,7 @@ def test_leaklib_alone_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch):
     expected = [1, 2, 3, 3] if bench._supports_monitoring() else [3]  # an engine without monitor: final only
     assert [row[1] for row in single["runs"][1]["curve"]] == expected
     assert single["flops_per_iteration"]["leaklib"] > 0
+    eight = record["cases"]["restarts8"]["flops_per_iteration"]["leaklib"]  # the same work per restart, x8
+    assert eight == pytest.approx(8 * single["flops_per_iteration"]["leaklib"], rel=1e-6)
     assert set(record["profile"]["seconds"]) == set(bench.PHASES)
     assert "not importable" in record["table"] and "PSNR dB @ 3 it" in record["table"]

@@ -36,13 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fedavg-attack", choices=FEDAVG_MODES, default="unroll",
                    help="FedAvg: replay local SGD (unroll) or match the pseudo-gradient (Geng et al.)")
     p.add_argument("--labels", default="known", help="known, joint, or a label rule (see leaklib.labels)")
-    p.add_argument("--method", choices=METHODS, default="ig", help="ig: Inverting Gradients; dlg: DLG/L-BFGS")
-    p.add_argument("--iterations", type=int, default=None, help="default: the method's (ig 24000, dlg 6000)")
+    p.add_argument("--method", choices=METHODS, default="ig", help="ig: Inverting Gradients as published; ig-fast: with leaklib's measured "
+                   "short-budget settings (AttackConfig.preset); dlg: DLG/L-BFGS")
+    p.add_argument("--iterations", type=int, default=None, help="default: the method's (ig, ig-fast 24000; dlg 6000)")
     p.add_argument("--restarts", type=int, default=1)
-    p.add_argument("--tv", type=float, default=None, help="total-variation weight (default: ig 1e-4, dlg 0)")
-    p.add_argument("--lr", type=float, default=None, help="step size (default: ig 0.1, dlg 1.0)")
+    p.add_argument("--tv", type=float, default=None, help="total-variation weight (default: the method's)")
+    p.add_argument("--lr", type=float, default=None, help="step size (default: the method's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the method's optimiser")
-    p.add_argument("--init", choices=INITS, default="normal")
+    p.add_argument("--init", choices=INITS, default=None, help="dummy images' start (default: the method's)")
     p.add_argument("--bn-prior", type=float, default=0.0, help="batch-norm statistics prior weight")
     p.add_argument("--model-mode", choices=("eval", "train"), default="eval",
                    help="batch norm on running (eval) or batch (train) statistics, for client and attacker")
@@ -58,9 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> AttackConfig:
     """The AttackConfig asked for: the method's preset with the given overrides."""
-    overrides = {"restarts": args.restarts, "init": args.init, "bn_prior": args.bn_prior, "bn_mode": args.model_mode,
+    overrides = {"restarts": args.restarts, "bn_prior": args.bn_prior, "bn_mode": args.model_mode,
                  "fedavg": args.fedavg_attack, "checkpoint_every": args.checkpoint_every}
-    for key in ("iterations", "tv", "lr", "optimizer"):
+    for key in ("iterations", "tv", "lr", "optimizer", "init"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     return AttackConfig.preset(args.method, **overrides)

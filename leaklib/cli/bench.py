@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=10, help="iterations between PSNR records along a run")
     p.add_argument("--model", default="resnet20-4", help="model name (breaching needs the same architecture)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--method", default="ig-fast",
+                   help="leaklib's preset (AttackConfig.preset): ig-fast (measured for short budgets) or ig (paper)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breaching", action="store_true", help="run leaklib alone even if breaching is importable")
     p.add_argument("--out", required=True, help="output directory (DIR/bench.json)")
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     budgets = {c: _ints(args.iterations or DEFAULT_ITERATIONS.get(c, "500")) for c in cases}
     record = run_benchmark(cases, budgets, repeats=args.repeats, every=args.every, seed=args.seed,
                            use_breaching=not args.no_breaching, threads=args.threads,
-                           model_name=args.model)
+                           model_name=args.model, method=args.method)
     text = table(record)
     record["table"] = text
     write_json(Path(out) / "bench.json", record)
