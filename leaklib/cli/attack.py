@@ -36,8 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fedavg-attack", choices=FEDAVG_MODES, default="unroll",
                    help="FedAvg: replay local SGD (unroll) or match the pseudo-gradient (Geng et al.)")
     p.add_argument("--labels", default="known", help="known, joint, or a label rule (see leaklib.labels)")
-    p.add_argument("--method", choices=METHODS, default="ig", help="ig: Inverting Gradients as published; ig-fast: with leaklib's measured "
-                   "short-budget settings (AttackConfig.preset); dlg: DLG/L-BFGS")
+    p.add_argument("--method", choices=METHODS, default="ig",
+                   help="ig: Inverting Gradients as published; ig-fast: with leaklib's measured short-budget "
+                        "settings (AttackConfig.preset); dlg: DLG/L-BFGS")
     p.add_argument("--iterations", type=int, default=None, help="default: the method's (ig, ig-fast 24000; dlg 6000)")
     p.add_argument("--restarts", type=int, default=1)
     p.add_argument("--tv", type=float, default=None, help="total-variation weight (default: the method's)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..bench import DEFAULT_METHOD
 from ..errors import LeaklibError
 
 DEFAULT_ITERATIONS = {"single": "500,2000", "batch4": "500", "restarts8": "500", "fedavg5": "500"}
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=10, help="iterations between PSNR records along a run")
     p.add_argument("--model", default="resnet20-4", help="model name (breaching needs the same architecture)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--method", default="ig-fast",
+    p.add_argument("--method", default=DEFAULT_METHOD,
                    help="leaklib's preset (AttackConfig.preset): ig-fast (measured for short budgets) or ig (paper)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breaching", action="store_true", help="run leaklib alone even if breaching is importable")
