@@ -410,20 +410,13 @@ def profile_iteration(problem: Problem, *, repeats: int = 5, seed: int = 0) -> d
     """
     import torch.nn.functional as F
 
-    from .attack import cosine_distance, pixel_box
+    from .attack import pixel_box
+    from .attack.objectives import MatchTarget, distance_and_grad
     from .attack.optimizers import make_optimizer
-
-    try:
-        from .attack.objectives import distance_and_grad
-    except ImportError:  # an engine without the closed form: differentiate the distance instead
-        def distance_and_grad(objective: str, g: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-            g = g.detach().requires_grad_(True)
-            value = cosine_distance(g[0], target)
-            return value.detach()[None], torch.autograd.grad(value, g)[0]
 
     names = [n for n, _ in problem.model.named_parameters()]
     params = [p for _, p in problem.model.named_parameters()]
-    target = torch.cat([problem.observation.tensors[n].reshape(-1) for n in names])
+    target = MatchTarget.of(torch.cat([problem.observation.tensors[n].reshape(-1) for n in names]))
     lower, upper = pixel_box(problem.normalization, problem.image_shape[0])
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((1, problem.case.num_images, *problem.image_shape), generator=gen).clamp(lower, upper)
@@ -438,9 +431,10 @@ def profile_iteration(problem: Problem, *, repeats: int = 5, seed: int = 0) -> d
         grads = torch.autograd.grad(loss, params, create_graph=True)
         marks.append(time.perf_counter())
         flat = torch.cat([g.reshape(1, -1) for g in grads], dim=1)
-        _, dflat = distance_and_grad("cosine", flat.detach(), target)
+        _, dflat, scale = distance_and_grad("cosine", flat.detach(), target)
         marks.append(time.perf_counter())
         (gx,) = torch.autograd.grad(flat, xr, grad_outputs=dflat)
+        gx = gx * scale
         marks.append(time.perf_counter())
         x = optimizer.step([x], [gx], loss.detach()[None], 0.1)[0].clamp(lower, upper)
         marks.append(time.perf_counter())

@@ -22,7 +22,7 @@ from leaklib.attack import (
     total_variation,
 )
 from leaklib.attack.fedavg import observed_target, simulate
-from leaklib.attack.objectives import element_weights, flatten
+from leaklib.attack.objectives import MatchTarget, distance_and_grad, element_weights, flatten
 from leaklib.errors import LeaklibError
 from leaklib.fl import FedAvg, FedSGD, fedavg_update, fedsgd_update, split_state
 
@@ -98,6 +98,21 @@ def test_layer_weights_drop_a_layer():
         element_weights(names, [params[n].shape for n in names], {"nope": 1.0}, "cpu")
 
 
+@pytest.mark.parametrize("objective,weighted", [("cosine", False), ("cosine", True), ("euclidean", False),
+                                                ("euclidean", True)])
+def test_closed_form_distance_gradient_matches_autograd(objective, weighted):
+    gen = torch.Generator().manual_seed(0)
+    g, t = torch.randn(3, 50, generator=gen, dtype=torch.float64), torch.randn(50, generator=gen, dtype=torch.float64)
+    w = torch.rand(50, generator=gen, dtype=torch.float64) if weighted else None
+    value, direction, scale = distance_and_grad(objective, g, MatchTarget.of(t, w))
+    fn = cosine_distance if objective == "cosine" else euclidean_distance
+    gr = g.clone().requires_grad_(True)
+    expected = torch.stack([fn(row, t, w) for row in gr])
+    (grad,) = torch.autograd.grad(expected.sum(), gr)
+    assert torch.allclose(value, expected.detach())
+    assert torch.allclose(scale[:, None] * direction, grad)
+
+
 def test_total_variation_matches_definition():
     x = torch.tensor([[[[0.0, 1.0], [3.0, 3.0]]]])
     # vertical |3-0|, |3-1| -> mean 2.5; horizontal |1-0|, |3-3| -> mean 0.5
@@ -156,11 +171,24 @@ def test_inits_shapes_box_and_patch_tiling():
         ({"optimizer": "sgd"}, "valid optimizers: signed-adam, adam, lbfgs"),
         ({"init": "zeros"}, "valid inits: normal, uniform, patch"),
         ({"fedavg": "x"}, "unroll, pseudo"),
+        ({"lr_schedule": "linear"}, "valid lr_schedules: step, cosine"),
     ],
 )
 def test_config_rejects_bad_settings(changes, message):
     with pytest.raises(LeaklibError, match=message):
         AttackConfig(**changes)
+
+
+def test_learning_rate_schedules():
+    step = AttackConfig(lr=0.1, iterations=8, lr_milestones=(0.5, 0.75))
+    assert [round(step.learning_rate(i), 6) for i in range(8)] == [0.1] * 4 + [0.01] * 2 + [0.001] * 2
+    assert step.learning_rate(0, time_used=0.6) == pytest.approx(0.01)  # a time budget half spent decays it
+    cosine = step.replace(lr_schedule="cosine")
+    assert cosine.learning_rate(0) == pytest.approx(0.1)
+    assert cosine.learning_rate(4) == pytest.approx(0.05)
+    assert cosine.learning_rate(0, time_used=1.0) == pytest.approx(0.0, abs=1e-12)
+    lrs = [cosine.learning_rate(i) for i in range(8)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
 
 
 def test_unknown_method():

@@ -13,6 +13,7 @@ double backward through deep conv nets is lower on CPU; see loop.py).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ OPTIMIZERS = ("signed-adam", "adam", "lbfgs")
 INITS = ("normal", "uniform", "patch")
 FEDAVG_MODES = ("unroll", "pseudo")
 BN_MODES = ("eval", "train")
+LR_SCHEDULES = ("step", "cosine")
 METHODS = ("ig", "ig-fast", "dlg")
 
 
@@ -45,6 +47,7 @@ class AttackConfig:
     lr: float = 0.1
     lr_milestones: tuple[float, ...] = (3 / 8, 5 / 8, 7 / 8)  # fractions of ``iterations``
     lr_decay: float = 0.1
+    lr_schedule: str = "step"  # "step": x lr_decay at each milestone; "cosine": lr * (1 + cos(pi * fraction)) / 2
     iterations: int = 24_000
     restarts: int = 1
     tv: float = 1e-4
@@ -90,6 +93,7 @@ class AttackConfig:
         check_choice("init", self.init, INITS)
         check_choice("fedavg attack", self.fedavg, FEDAVG_MODES)
         check_choice("batch-norm mode", self.bn_mode, BN_MODES)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_positive("iterations", self.iterations)
         check_positive("restarts", self.restarts)
         check_positive("patch_size", self.patch_size)
@@ -118,6 +122,16 @@ class AttackConfig:
     def milestones(self) -> list[int]:
         """Iterations at which the learning rate is multiplied by ``lr_decay``."""
         return sorted({int(round(f * self.iterations)) for f in self.lr_milestones})
+
+    def learning_rate(self, iteration: int, time_used: float = 0.0) -> float:
+        """The step size at ``iteration`` (from 0). With a time budget, ``time_used`` is the fraction of it
+        spent, and the schedule follows the larger of the iteration and time fractions."""
+        if self.lr_schedule == "cosine":
+            fraction = min(max(iteration / self.iterations, time_used), 1.0)
+            return self.lr * 0.5 * (1 + math.cos(math.pi * fraction))
+        decays = max(bisect.bisect_right(self.milestones(), iteration),
+                     sum(f <= time_used for f in self.lr_milestones))
+        return self.lr * self.lr_decay ** decays
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,7 +12,6 @@ single runs up to float rounding. The best restart is the one with the lowest fi
 
 from __future__ import annotations
 
-import bisect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from ..runtime import resolve_device
 from .config import AttackConfig
 from .fedavg import observed_target, simulate
 from .inits import init_images, restart_seed
-from .objectives import distance_and_grad, element_weights, target_norm
+from .objectives import MatchTarget, distance_and_grad, element_weights
 from .optimizers import make_optimizer
 from .priors import BatchNormStats, box_distance, l2_norm, total_variation
 from .result import AttackResult
@@ -172,7 +171,7 @@ def invert(
     at = [params if o.weights is None else {k: o.weights[k].to(dev, torch.float32) for k in names}
           for o in observations]  # the global weights each observation was computed at
     weights = element_weights(names, [params[k].shape for k in names], config.layer_weights, dev)
-    tnorms = [target_norm(t, weights) for t in targets]
+    matches = [MatchTarget.of(t, weights) for t in targets]
     train_bn = config.bn_mode == "train"
     bn_stats = BatchNormStats(model)
     if config.bn_prior > 0 and not bn_stats.layers:
@@ -232,20 +231,25 @@ def invert(
         x, lv = inputs[0], (inputs[1] if joint else None)
         with torch.set_grad_enabled(need_grad):
             sims = sim_fn(x, lv, bufs)
-            parts = [distance_and_grad(config.objective, s.detach(), t, weights, tn)
-                     for s, t, tn in zip(sims, targets, tnorms)]
-            matching = torch.stack([value for value, _ in parts]).mean(0)
-            outs, grad_outs = list(sims), [d / len(parts) for _, d in parts]
+            parts = [distance_and_grad(config.objective, s.detach(), m) for s, m in zip(sims, matches)]
+            matching = torch.stack([value for value, _, _ in parts]).mean(0)
+            if len(parts) == 1:  # back-propagate the direction; the per-restart scale goes on the images' gradient
+                scale = parts[0][2]
+                outs, grad_outs = list(sims), [parts[0][1]]
+            else:
+                scale = torch.ones_like(matching)
+                outs, grad_outs = list(sims), [d * (s / len(parts))[:, None] for _, d, s in parts]
             total = matching
             if has_prior:
                 prior_values = prior_fn(x, bufs)
                 total = matching + prior_values.detach()
-                outs.append(prior_values.sum())
-                grad_outs.append(torch.ones((), device=dev))
+                outs.append(prior_values)
+                grad_outs.append(1 / scale)
         if not need_grad:
             return [], total, matching
         grads = torch.autograd.grad(outs, inputs, grad_outputs=grad_outs, allow_unused=True)
-        return [torch.zeros_like(v) if g is None else g for g, v in zip(grads, inputs)], total, matching
+        return [torch.zeros_like(v) if g is None else g * scale.view(-1, *([1] * (v.ndim - 1)))
+                for g, v in zip(grads, inputs)], total, matching
 
     def evaluate(variables: list[Tensor], need_grad: bool = True) -> tuple[list[Tensor], Tensor, Tensor]:
         if config.batched or r_count == 1:
@@ -292,7 +296,6 @@ def invert(
                     "iteration": iteration, "seconds": seconds, "history": history[:iteration].cpu(),
                     "rng": torch.get_rng_state()}, path)
 
-    milestones = config.milestones()
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -300,13 +303,12 @@ def invert(
     with bn_mode(model, config.bn_mode), bn_stats, \
             tqdm(total=config.iterations, initial=start, disable=not progress, desc="attack") as bar:
         for it in range(start, config.iterations):
-            decays = bisect.bisect_right(milestones, it)
+            used = 0.0
             if config.time_budget:  # the schedule follows the larger of the iteration and time fractions used
                 used = (seconds_before + time.perf_counter() - t0) / config.time_budget
                 if used >= 1:
                     break
-                decays = max(decays, sum(f <= used for f in config.lr_milestones))
-            lr = config.lr * config.lr_decay ** decays
+            lr = config.learning_rate(it, used)
             grads, total, _ = evaluate(variables)
             history[it] = total
             variables = optimizer.step([v.detach() for v in variables], grads, total, lr)

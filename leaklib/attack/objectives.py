@@ -8,6 +8,7 @@ Per-layer weights become one per-element weight vector of the same length.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -58,27 +59,44 @@ def target_norm(target: Tensor, weights: Tensor | None = None) -> Tensor:
     return (target @ (target if weights is None else target * weights)).sqrt()
 
 
-def distance_and_grad(objective: str, g: Tensor, target: Tensor, weights: Tensor | None = None,
-                      tnorm: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Per-restart distance of ``g`` (R, D) to ``target`` (D,) and its gradient in ``g``, in closed form.
+@dataclass(frozen=True)
+class MatchTarget:
+    """One observation's flat target with the parts of the distance that do not change during an attack."""
 
-    The attack back-propagates this gradient into the images in one pass (``grad_outputs``), instead of
-    building autograd nodes for products and sums over the D parameters of every restart.
+    vector: Tensor  # t
+    weights: Tensor | None  # per-element weights w (None: all 1)
+    weighted: Tensor  # w t
+    norm: Tensor  # |t|_w
+    neg_unit: Tensor  # -w t / |t|_w, the constant part of the cosine distance's gradient
+
+    @classmethod
+    def of(cls, target: Tensor, weights: Tensor | None = None) -> MatchTarget:
+        weighted = target if weights is None else target * weights
+        norm = target_norm(target, weights)
+        return cls(target, weights, weighted, norm, -weighted / norm.clamp_min(EPS))
+
+
+def distance_and_grad(objective: str, g: Tensor, target: MatchTarget) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-restart distance of ``g`` (R, D) to the target and its gradient in ``g``, in closed form.
+
+    Returns ``(value, direction, scale)`` with ``dd/dg = scale[:, None] * direction``: the direction takes
+    one pass over the D entries, and the caller applies the per-restart scale to the (much smaller)
+    image gradient instead. The attack back-propagates the direction into the images in one pass
+    (``grad_outputs``), instead of building autograd nodes for products and sums over the D parameters.
     cosine: ``d = 1 - A / (G T)`` with ``A = <g, w t>``, ``G = |g|_w``, ``T = |t|_w``, so
-    ``dd/dg = -w t / (G T) + A w g / (G^3 T)``; euclidean: ``d = <g - t, w (g - t)>``, ``dd/dg = 2 w (g - t)``.
-    ``tnorm``: :func:`target_norm` of ``target`` (computed here when not given).
+    ``dd/dg = (1 / G) * (A / (G^2 T) * w g - w t / T)``; euclidean: ``d = <g - t, w (g - t)>``,
+    ``dd/dg = 2 w (g - t)`` (scale 1).
     """
     g = g.detach()
+    w = target.weights
     if objective == "euclidean":
-        diff = g - target
-        wdiff = diff if weights is None else diff * weights
-        return (wdiff * diff).sum(dim=1), 2 * wdiff
-    tw = target if weights is None else target * weights
-    gw = g if weights is None else g * weights
-    a = g @ tw
-    gnorm = torch.linalg.vecdot(gw, g).sqrt().clamp_min(EPS)
-    tnorm = target_norm(target, weights) if tnorm is None else tnorm
-    denom = gnorm * tnorm + EPS
-    value = 1 - a / denom
-    grad = torch.addcmul(-tw / denom[:, None], gw, (a * tnorm / (denom * denom * gnorm))[:, None])
-    return value, grad
+        diff = g - target.vector
+        wdiff = diff if w is None else diff * w
+        return (wdiff * diff).sum(dim=1), 2 * wdiff, torch.ones(g.shape[0], device=g.device, dtype=g.dtype)
+    gw = g if w is None else g * w
+    a = g @ target.weighted
+    gnorm = (torch.linalg.vector_norm(g, dim=1) if w is None else torch.linalg.vecdot(gw, g).sqrt()).clamp_min(EPS)
+    tnorm = target.norm.clamp_min(EPS)
+    value = 1 - a / (gnorm * tnorm)
+    direction = torch.addcmul(target.neg_unit, gw, (a / (gnorm * gnorm * tnorm))[:, None])
+    return value, direction, 1 / gnorm

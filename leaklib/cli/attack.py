@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..attack import FEDAVG_MODES, INITS, METHODS, OPTIMIZERS, AttackConfig
+from ..attack import FEDAVG_MODES, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, AttackConfig
 from ..errors import LeaklibError
 from ..io import ensure_writable_dir, save_figure, save_torch, write_json
 
@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--restarts", type=int, default=1)
     p.add_argument("--tv", type=float, default=None, help="total-variation weight (default: the method's)")
     p.add_argument("--lr", type=float, default=None, help="step size (default: the method's)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                   help="step decays at the milestones or cosine (default: the method's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the method's optimiser")
     p.add_argument("--init", choices=INITS, default=None, help="dummy images' start (default: the method's)")
     p.add_argument("--bn-prior", type=float, default=0.0, help="batch-norm statistics prior weight")
@@ -62,7 +64,7 @@ def config_from_args(args: argparse.Namespace) -> AttackConfig:
     """The AttackConfig asked for: the method's preset with the given overrides."""
     overrides = {"restarts": args.restarts, "bn_prior": args.bn_prior, "bn_mode": args.model_mode,
                  "fedavg": args.fedavg_attack, "checkpoint_every": args.checkpoint_every}
-    for key in ("iterations", "tv", "lr", "optimizer", "init"):
+    for key in ("iterations", "tv", "lr", "lr_schedule", "optimizer", "init"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     return AttackConfig.preset(args.method, **overrides)
