@@ -23,6 +23,7 @@ from leaklib.attack import (
 )
 from leaklib.attack.fedavg import observed_target, simulate
 from leaklib.attack.objectives import MatchTarget, distance_and_grad, element_weights, flatten
+from leaklib.attack.pyramid import project, start_levels, synthesize
 from leaklib.errors import LeaklibError
 from leaklib.fl import FedAvg, FedSGD, fedavg_update, fedsgd_update, split_state
 
@@ -111,6 +112,33 @@ def test_closed_form_distance_gradient_matches_autograd(objective, weighted):
     (grad,) = torch.autograd.grad(expected.sum(), gr)
     assert torch.allclose(value, expected.detach())
     assert torch.allclose(scale[:, None] * direction, grad)
+
+
+def test_pyramid_levels_synthesis_and_projection():
+    images = torch.randn(2, 1, 3, 7, 8)
+    levels = start_levels(images, 3)
+    assert [tuple(v.shape[-2:]) for v in levels] == [(7, 8), (4, 4), (2, 2)]
+    assert torch.equal(synthesize(levels), images)  # coarse levels start at zero
+    levels[2] = torch.ones_like(levels[2])  # a constant coarse level adds a constant
+    assert torch.allclose(synthesize(levels), images + 1)
+    lower, upper = pixel_box(None, 3)
+    boxed = project(levels, lower, upper)
+    out = synthesize(boxed)
+    assert out.min() >= -1e-6 and out.max() <= 1 + 1e-6
+    assert torch.equal(boxed[2], levels[2])  # the correction goes into the finest level
+    assert torch.allclose(out, synthesize(levels).clamp(0, 1), atol=1e-6)
+
+
+def test_pyramid_attack_returns_boxed_images_and_lowers_the_loss():
+    model = TinyConv()
+    x, y = batch(2)
+    obs = fedsgd_update(model, x, y)
+    cfg = quick(iterations=30, scales=3, tv=1e-3)
+    result = invert(model, obs, y, cfg, image_shape=SHAPE, progress=False)
+    assert result.images.shape == x.shape and result.images.min() >= -1e-6 and result.images.max() <= 1 + 1e-6
+    assert result.loss_history[0][-1] < result.loss_history[0][0]
+    with pytest.raises(LeaklibError, match="scales"):
+        cfg.replace(scales=0)
 
 
 def test_total_variation_matches_definition():
@@ -311,11 +339,12 @@ class Stop(Exception):
     pass
 
 
-def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize("scales", [1, 3])
+def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path, scales):
     model = TinyConv()
     x, y = batch(2)
     obs = fedavg_update(model, x, y, epochs=1, batch_size=1, lr=0.1)
-    cfg = quick(iterations=16, restarts=2, checkpoint_every=4, tv=1e-3)
+    cfg = quick(iterations=16, restarts=2, checkpoint_every=4, tv=1e-3, scales=scales)
     run = dict(image_shape=SHAPE, seed=3, progress=False)
     full = invert(model, obs, "joint", cfg, **run)
 

@@ -39,6 +39,7 @@ def test_attack_command_fedavg_with_a_label_rule_and_dlg(tmp_path):
     (["--labels", "nonsense"], "label rule"),
     (["--iterations", "0"], "iterations must be > 0"),
     (["--tv", "-1"], "tv weight"),
+    (["--scales", "0"], "scales must be > 0"),
 ])
 def test_attack_command_bad_input(tmp_path, capsys, argv, message):
     code = main(["attack", "--model", "lenet-zhu", "--quiet", "--out", str(tmp_path / "x"), *argv])
@@ -58,3 +59,5 @@ def test_attack_command_method_presets_and_overrides():
     assert fast == AttackConfig.preset("ig-fast")  # no flag given: the preset's own values
     changed = config_from_args(parser.parse_args(base + ["--tv", "1e-4", "--init", "uniform"]))
     assert (changed.tv, changed.init, changed.lr) == (1e-4, "uniform", fast.lr)
+    shaped = config_from_args(parser.parse_args(base + ["--scales", "2", "--lr-schedule", "cosine"]))
+    assert (shaped.scales, shaped.lr_schedule, shaped.tv) == (2, "cosine", fast.tv)

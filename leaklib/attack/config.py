@@ -55,6 +55,7 @@ class AttackConfig:
     box_prior: float = 0.0  # weight of the distance to the pixel box
     bn_prior: float = 0.0  # weight of batch-norm statistic matching (GradInversion)
     init: str = "normal"
+    scales: int = 1  # images as a sum of this many resolution levels (pyramid.py); 1 = pixels
     patch_size: int = 4  # side of the random patch tiled by ``init="patch"``
     boxed: bool = True  # project to the normalised image of [0,1] after each step
     fedavg: str = "unroll"  # FedAvg: replay local SGD ("unroll") or match Geng's pseudo-gradient
@@ -97,6 +98,7 @@ class AttackConfig:
         check_positive("iterations", self.iterations)
         check_positive("restarts", self.restarts)
         check_positive("patch_size", self.patch_size)
+        check_positive("scales", self.scales)
         check_positive("lbfgs_history", self.lbfgs_history)
         check_positive("checkpoint_every", self.checkpoint_every, allow_zero=True)
         check_positive("lr", self.lr, integer=False)

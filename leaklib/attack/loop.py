@@ -41,6 +41,7 @@ from .inits import init_images, restart_seed
 from .objectives import MatchTarget, distance_and_grad, element_weights
 from .optimizers import make_optimizer
 from .priors import BatchNormStats, box_distance, l2_norm, total_variation
+from .pyramid import project, start_levels, synthesize
 from .result import AttackResult
 
 LABEL_MODES = ("known LongTensor", "'joint'")
@@ -201,6 +202,7 @@ def invert(
         return total
 
     joint = label_mode == "joint"
+    scales = config.scales  # the images are the first ``scales`` variables (pyramid.py)
     r_count = config.restarts
     has_prior = config.tv > 0 or config.l2 > 0 or config.box_prior > 0 or config.bn_prior > 0
     bufs_in = {k: v.expand(r_count, *v.shape) for k, v in buffers.items()} if train_bn else buffers
@@ -228,7 +230,7 @@ def invert(
         ``grad_outputs`` (the double backward through the model); the priors are differentiated as usual.
         """
         inputs = [v.detach().requires_grad_(need_grad) for v in variables]
-        x, lv = inputs[0], (inputs[1] if joint else None)
+        x, lv = synthesize(inputs[:scales]), (inputs[scales] if joint else None)
         with torch.set_grad_enabled(need_grad):
             sims = sim_fn(x, lv, bufs)
             parts = [distance_and_grad(config.objective, s.detach(), m) for s, m in zip(sims, matches)]
@@ -271,9 +273,9 @@ def invert(
                                   lower=lower, upper=upper))
         if joint:
             label_starts.append(torch.randn((n, num_classes), generator=g))
-    variables = [torch.stack(starts).to(dev)] + ([torch.stack(label_starts).to(dev)] if joint else [])
+    variables = start_levels(torch.stack(starts).to(dev), scales) + ([torch.stack(label_starts).to(dev)] if joint else [])
     if config.boxed:
-        variables[0] = torch.clamp(variables[0], lower, upper)
+        variables[:scales] = project(variables[:scales], lower, upper)
     optimizer = make_optimizer(config.optimizer, variables, lbfgs_history=config.lbfgs_history)
     history = torch.full((config.iterations, r_count), float("nan"), device=dev)
     fingerprint = _fingerprint(config, seeds, shape, label_mode, known,
@@ -313,7 +315,7 @@ def invert(
             history[it] = total
             variables = optimizer.step([v.detach() for v in variables], grads, total, lr)
             if config.boxed:
-                variables[0] = torch.clamp(variables[0], lower, upper)
+                variables[:scales] = project(variables[:scales], lower, upper)
             done = it + 1
             if path is not None and config.checkpoint_every and done % config.checkpoint_every == 0:
                 save(done, seconds_before + time.perf_counter() - t0)
@@ -321,7 +323,7 @@ def invert(
                 bar.set_postfix(loss=f"{float(total.min()):.4g}", refresh=False)
             bar.update(1)
             if monitor is not None and done % monitor_every == 0:
-                monitor(done, total, variables[0].detach())
+                monitor(done, total, synthesize(variables[:scales]).detach())
             if callback is not None:
                 callback(done, total)
         _, final_total, final_matching = evaluate(variables, need_grad=False)
@@ -333,8 +335,8 @@ def invert(
     restart_losses = [float(v) for v in final_matching.detach().cpu()]
     ranking = [v if v == v else float("inf") for v in restart_losses]
     best = min(range(r_count), key=lambda r: ranking[r])
-    images = variables[0][best].detach().cpu()
-    used = known.cpu() if known is not None else variables[1][best].detach().argmax(dim=-1).cpu()
+    images = synthesize(variables[:scales])[best].detach().cpu()
+    used = known.cpu() if known is not None else variables[scales][best].detach().argmax(dim=-1).cpu()
     return AttackResult(
         images=images, labels=used, config=config,
         loss_history=history.cpu().T.tolist(), restart_losses=restart_losses,

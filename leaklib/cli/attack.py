@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=None, help="step size (default: the method's)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                    help="step decays at the milestones or cosine (default: the method's)")
+    p.add_argument("--scales", type=int, default=None,
+                   help="optimise the images as a sum of this many resolution levels (default: the method's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the method's optimiser")
     p.add_argument("--init", choices=INITS, default=None, help="dummy images' start (default: the method's)")
     p.add_argument("--bn-prior", type=float, default=0.0, help="batch-norm statistics prior weight")
@@ -64,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> AttackConfig:
     """The AttackConfig asked for: the method's preset with the given overrides."""
     overrides = {"restarts": args.restarts, "bn_prior": args.bn_prior, "bn_mode": args.model_mode,
                  "fedavg": args.fedavg_attack, "checkpoint_every": args.checkpoint_every}
-    for key in ("iterations", "tv", "lr", "lr_schedule", "optimizer", "init"):
+    for key in ("iterations", "tv", "lr", "lr_schedule", "scales", "optimizer", "init"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     return AttackConfig.preset(args.method, **overrides)
