@@ -54,6 +54,14 @@ def test_summarize_case_ratios():
     assert reach["ratio"] == pytest.approx(0.05) and reach["leaklib_reached"] == "2/2"
 
 
+def test_summarize_case_without_breaching_flops():
+    """breaching's FLOPs could not be counted (FedAvg): its throughput is None, everything else is there."""
+    s = summarize_case(_runs(), [100], {"leaklib": 2e9}, peak_gflops=100.0)
+    assert s["gflops"]["breaching"] is None and s["gflops"]["ratio"] is None
+    assert s["fraction_of_peak"]["breaching"] is None and s["fraction_of_peak"]["leaklib"] == pytest.approx(1.0)
+    assert s["psnr_equal_iterations"]["100"]["difference_db"] is not None
+
+
 def test_summarize_case_restarts_count_breaching_trials():
     """breaching's R restarts run one after another: its record counts R x iterations."""
     runs = [RunRecord("breaching", "iterations", 800, 80.0, 14.0, 0, [[80.0, 800, 14.0]]),
