@@ -411,12 +411,12 @@ def profile_iteration(problem: Problem, *, repeats: int = 5, seed: int = 0) -> d
     import torch.nn.functional as F
 
     from .attack import pixel_box
-    from .attack.objectives import MatchTarget, distance_and_grad
+    from .attack.objectives import MatchTarget, distance_and_grad, flatten
     from .attack.optimizers import make_optimizer
 
     names = [n for n, _ in problem.model.named_parameters()]
     params = [p for _, p in problem.model.named_parameters()]
-    target = MatchTarget.of(torch.cat([problem.observation.tensors[n].reshape(-1) for n in names]))
+    target = MatchTarget.of(flatten(problem.observation.tensors, names))
     lower, upper = pixel_box(problem.normalization, problem.image_shape[0])
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((1, problem.case.num_images, *problem.image_shape), generator=gen).clamp(lower, upper)

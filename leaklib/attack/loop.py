@@ -235,12 +235,12 @@ def invert(
             sims = sim_fn(x, lv, bufs)
             parts = [distance_and_grad(config.objective, s.detach(), m) for s, m in zip(sims, matches)]
             matching = torch.stack([value for value, _, _ in parts]).mean(0)
+            outs = list(sims)
             if len(parts) == 1:  # back-propagate the direction; the per-restart scale goes on the images' gradient
-                scale = parts[0][2]
-                outs, grad_outs = list(sims), [parts[0][1]]
+                scale, grad_outs = parts[0][2], [parts[0][1]]
             else:
                 scale = torch.ones_like(matching)
-                outs, grad_outs = list(sims), [d * (s / len(parts))[:, None] for _, d, s in parts]
+                grad_outs = [d * (s / len(parts))[:, None] for _, d, s in parts]
             total = matching
             if has_prior:
                 prior_values = prior_fn(x, bufs)
