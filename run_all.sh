@@ -5,12 +5,19 @@
 #   ./run_all.sh --tests         set up, then run the test suite (this is what CI runs)
 #   ./run_all.sh --only 03       run one notebook (a number or a name); repeatable
 #   ./run_all.sh --profile paper --device cuda
-#   ./run_all.sh --fresh         recompute finished notebooks/trials instead of resuming
-#   ./run_all.sh --setup-only    only build the environment
+#   ./run_all.sh --fresh         recompute finished notebooks and their trials instead of resuming
+#   ./run_all.sh --threads 4     torch threads per notebook (default 2, as the references were made)
+#   ./run_all.sh --setup-only    only build the environment and get the datasets
 #
 # Set-up: a conda environment from environment.yml (prefix ./.conda-env) when conda or mamba is on
-# PATH, otherwise a ./.venv built with pip from pyproject.toml. A stamp of the dependency files makes a
-# re-run skip the install when nothing changed. LEAKLIB_ENV=venv forces the pip route.
+# PATH, otherwise a ./.venv built with pip from pyproject.toml, pinned by constraints.txt (the versions
+# the stored references were made with). A stamp of the dependency files makes a re-run skip the install
+# when nothing changed. LEAKLIB_ENV=venv forces the pip route; LEAKLIB_PYTHON=/path/to/python uses that
+# interpreter as it is (no environment set-up).
+# Data: the datasets the smoke and quick profiles use and no wheel ships (today: Fashion-MNIST) are
+# installed as Debian packages when apt-get may be used (root, or sudo without a password), else
+# downloaded when the machine is online; else the script stops and says how to get them.
+# LEAKLIB_SETUP_APT=never and LEAKLIB_SETUP_DOWNLOAD=never turn either route off.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,9 +35,10 @@ while [ $# -gt 0 ]; do
     --profile) [ $# -ge 2 ] || die "--profile needs one of smoke, quick, paper"; nb_args+=(--profile "$2"); shift ;;
     --device) [ $# -ge 2 ] || die "--device needs one of auto, cpu, cuda"; nb_args+=(--device "$2"); shift ;;
     --fresh) nb_args+=(--fresh) ;;
+    --threads) [ $# -ge 2 ] || die "--threads needs a number"; nb_args+=(--threads "$2"); shift ;;
     --) shift; pytest_args+=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) die "unknown option '$1' (allowed: --tests, --setup-only, --only N, --profile P, --device D, --fresh, -- PYTEST_ARGS)" ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) die "unknown option '$1' (allowed: --tests, --setup-only, --only N, --profile P, --device D, --fresh, --threads N, -- PYTEST_ARGS)" ;;
   esac
   shift
 done
@@ -38,7 +46,7 @@ done
 # The packages whose declared dependencies must not be installed (cifar-10-model pins tensorflow).
 NODEPS_PINS="cifar-10-model==7.4.0"
 
-stamp_of() { cat pyproject.toml environment.yml <(echo "$NODEPS_PINS") | sha256sum | cut -d' ' -f1; }
+stamp_of() { cat pyproject.toml environment.yml constraints.txt <(echo "$NODEPS_PINS") | sha256sum | cut -d' ' -f1; }
 
 setup_venv() {
   local py=${PYTHON:-python3}
@@ -54,7 +62,8 @@ setup_venv() {
   fi
   step "installing leaklib and its dependencies into .venv (first time: a few minutes, torch is large)"
   $PY -m pip install -q --upgrade pip || die "pip upgrade failed"
-  $PY -m pip install -q -e ".[notebooks,dev]" || die "pip install of leaklib failed (see the messages above)"
+  $PY -m pip install -q -c constraints.txt -e ".[notebooks,dev]" \
+    || die "pip install of leaklib failed (see the messages above)"
   $PY -m pip install -q --no-deps $NODEPS_PINS || die "pip install --no-deps $NODEPS_PINS failed"
   stamp_of > .venv/.leaklib-stamp
 }
@@ -77,15 +86,56 @@ setup_conda() {
   stamp_of > .conda-env/.leaklib-stamp
 }
 
-conda_bin=""
-if [ "${LEAKLIB_ENV:-}" != "venv" ]; then
-  for c in mamba conda; do command -v "$c" >/dev/null 2>&1 && { conda_bin=$c; break; }; done
+# ---- data the default profiles use that no wheel ships: Debian package, else download, else stop
+can_apt() {
+  [ "${LEAKLIB_SETUP_APT:-auto}" != "never" ] && command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif sudo -n true 2>/dev/null; then SUDO=(sudo -n); else return 1; fi
+}
+
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q "$1" >/dev/null 2>&1 && return 0
+  step "apt-get install $1 failed; updating the package lists and trying again"
+  "${SUDO[@]}" apt-get update -q >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q "$1"
+}
+
+ensure_data() {
+  local missing name package users how
+  missing=$($PY -m leaklib data needs --missing --tsv) || die "could not work out which datasets are needed"
+  [ -n "$missing" ] || { step "datasets: everything the smoke and quick profiles use is here"; return; }
+  while IFS=$'\t' read -r name package users; do
+    if [ "$package" != "-" ] && can_apt; then
+      step "installing the Debian package $package ($name, used by ${users//,/, })"
+      apt_install "$package" && continue
+    fi
+    if [ "${LEAKLIB_SETUP_DOWNLOAD:-auto}" != "never" ]; then
+      step "downloading $name with torchvision (used by ${users//,/, })"
+      timeout 900 $PY -m leaklib data download "$name" && continue
+    fi
+    how="leaklib data download $name (on a machine with internet)"
+    [ "$package" != "-" ] && how="sudo apt-get install $package   or   $how"
+    die "dataset $name is missing and could not be installed; notebooks ${users//,/, } need it. Get it with: $how"
+  done <<< "$missing"
+  missing=$($PY -m leaklib data needs --missing --tsv)
+  [ -z "$missing" ] || die "still missing after the set-up: ${missing//$'\t'/ }"
+}
+
+if [ -n "${LEAKLIB_PYTHON:-}" ]; then
+  PY=$LEAKLIB_PYTHON
+  $PY -c "import leaklib" 2>/dev/null || die "LEAKLIB_PYTHON=$PY cannot import leaklib"
+  step "using $PY as it is (LEAKLIB_PYTHON; no environment set-up)"
+else
+  conda_bin=""
+  if [ "${LEAKLIB_ENV:-}" != "venv" ]; then
+    for c in mamba conda; do command -v "$c" >/dev/null 2>&1 && { conda_bin=$c; break; }; done
+  fi
+  if [ -n "$conda_bin" ]; then setup_conda "$conda_bin"; else setup_venv; fi
 fi
-if [ -n "$conda_bin" ]; then setup_conda "$conda_bin"; else setup_venv; fi
 export MPLBACKEND=Agg
+ensure_data
 
 case "$mode" in
-  setup) step "set-up done: activate with 'source ${PY%/python}/activate'" ;;
+  setup) step "set-up done: activate with 'source $(dirname "$PY")/activate'" ;;
   tests)
     step "running the test suite"
     set +e

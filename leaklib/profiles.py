@@ -20,7 +20,7 @@ PROFILE_NAMES = ("smoke", "quick", "paper")
 PROFILES: dict[str, dict[str, Any]] = {
     "01_duplicate_label_recovery": {
         "smoke": {"label_model": "lenet-zhu", "rules": "geng,yin,analytic,llg,ilrg", "dups": [1, 4], "label_batch": 8,
-                  "label_trials": 1, "large_dataset": "fashion-mnist", "large_batch": 64, "large_trials": 1,
+                  "label_trials": 1, "large_dataset": "cifar10-sample", "large_batch": 16, "large_trials": 1,
                   "fedavg_local_batch": 4, "image_model": "lenet-zhu", "image_batch": 4, "image_pattern": "dup:2",
                   "image_seeds": [0], "iterations": 4, "tv": 1e-4},
         "quick": {"label_model": "lenet-zhu", "rules": "geng,yin,analytic,llg,ilrg", "dups": [1, 2, 3, 4],

@@ -218,7 +218,7 @@ def test_idx_reader_rejects_bad_header(tmp_path):
 
 def test_fashion_mnist_absent_everywhere(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
-    with pytest.raises(LeaklibError, match="fashion-mnist test files not found.*download=True"):
+    with pytest.raises(LeaklibError, match="fashion-mnist test files not found.*apt-get install dataset-fashion-mnist.*leaklib data download fashion-mnist"):
         load_dataset("fashion-mnist", root=tmp_path, download=False)
 
 

@@ -2,7 +2,8 @@
 
 These execute the real notebooks with papermill (quick: minutes each on a 2-core CPU); the references
 they check are notebooks/references/<notebook>.<profile>.json. Figures and trial records go to a
-temporary folder, so the committed figures/ are not touched.
+temporary folder, so the committed figures/ are not touched. The smoke runs see no data root and no
+system datasets: they must run on the samples shipped inside the installed wheels.
 """
 
 import json
@@ -19,9 +20,10 @@ NOTEBOOKS = [p.stem for p in find_notebooks(ROOT / "notebooks")]
 @pytest.mark.notebook
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_reproduces_its_references(name, profile, tmp_path):
-    if profile == "quick":
-        pytest.importorskip("papermill")
+def test_notebook_reproduces_its_references(name, profile, tmp_path, monkeypatch):
+    if profile == "smoke":  # smoke runs on the samples inside the installed wheels, nothing else
+        monkeypatch.setenv("LEAKLIB_DATA", str(tmp_path / "no-data"))
+        monkeypatch.setenv("LEAKLIB_SYSTEM_DATA", str(tmp_path / "no-system-data"))
     runs = run_notebooks(
         only=[name], profile=profile, device="cpu", fresh=True, strict=True,
         parameters={"output_dir": str(tmp_path / "runs")},

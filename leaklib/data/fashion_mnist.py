@@ -1,13 +1,14 @@
 """Fashion-MNIST (1 x 28 x 28 grayscale, 10 classes) from IDX files, read by leaklib's own reader.
 
 Looked for, in order: ``<root>/FashionMNIST/raw/`` (where torchvision downloads it), the Debian package
-``dataset-fashion-mnist`` at ``/usr/share/datasets/fashion-mnist/``; else downloaded with torchvision
-into the root when allowed. Files: ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``.
+``dataset-fashion-mnist`` at ``/usr/share/datasets/fashion-mnist/`` (the system folder can be moved with
+``LEAKLIB_SYSTEM_DATA``); else downloaded with torchvision into the root when allowed. Files: ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..errors import LeaklibError, check_choice
 from . import classes, normalization
 from .dataset import ImageDataset
 
+DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 SPLITS = {"train": "train", "test": "t10k"}
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
@@ -61,10 +63,16 @@ def _find(directory: Path, stem: str) -> Path | None:
     return None
 
 
+def system_dir() -> Path:
+    """Where the Debian package's files are: ``$LEAKLIB_SYSTEM_DATA/fashion-mnist`` when that is set."""
+    system = os.environ.get("LEAKLIB_SYSTEM_DATA")
+    return Path(system) / "fashion-mnist" if system else DEBIAN_DIR
+
+
 def locate(root: Path, split: str) -> tuple[Path, Path] | None:
     """(images file, labels file) of a split, or None when neither location has both."""
     prefix = SPLITS[split]
-    for directory in (Path(root) / "FashionMNIST" / "raw", DEBIAN_DIR):
+    for directory in (Path(root) / "FashionMNIST" / "raw", system_dir()):
         images = _find(directory, f"{prefix}-images-idx3-ubyte")
         labels = _find(directory, f"{prefix}-labels-idx1-ubyte")
         if images and labels:
@@ -91,7 +99,8 @@ def load_fashion_mnist(root: Path, split: str = "test", *, allow_download: bool 
         if not allow_download:
             raise LeaklibError(
                 f"fashion-mnist {split} files not found in {str(Path(root) / 'FashionMNIST' / 'raw')!r} or "
-                f"{str(DEBIAN_DIR)!r}; install dataset-fashion-mnist, pass download=True or set LEAKLIB_DOWNLOAD=1"
+                f"{str(system_dir())!r}; install it with `apt-get install {DEBIAN_PACKAGE}` (./run_all.sh does this), "
+                "or on a machine with internet `leaklib data download fashion-mnist` (or set LEAKLIB_DOWNLOAD=1)"
             )
         download(root)
         found = locate(root, split)

@@ -30,6 +30,10 @@ DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+# datasets a Debian package provides (./run_all.sh installs these when a default profile needs them)
+DEBIAN_PACKAGES: dict[str, str] = {"fashion-mnist": fashion_mnist.DEBIAN_PACKAGE}
+
+
 def list_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
     return list(DATASETS)
