@@ -4,10 +4,15 @@ Each notebook is run on a kernel of *this* interpreter (a kernel spec written to
 and put first on ``JUPYTER_PATH``, so no globally installed kernel is needed or used). Executed copies go
 to ``notebooks/executed/``; a notebook's checks land in ``figures/<name>/metrics.json`` (written by
 :func:`leaklib.references.check_and_record`). Those are the default (quick) profile's folders; the smoke
-and paper profiles use ``figures/<profile>/`` and ``notebooks/executed/<profile>/`` instead. A notebook whose executed copy finished without error and
-whose ``metrics.json`` is newer than the notebook, with the same parameters, is skipped (resume) unless
-``fresh``. One failing notebook does not stop the others; all failures are reported at the end, and the
-gallery ``figures/README.md`` is rebuilt (:func:`leaklib.references.write_gallery`).
+and paper profiles use ``figures/<profile>/`` and ``notebooks/executed/<profile>/`` instead.
+
+A notebook writes into a staging folder that replaces ``figures/<name>/`` only once it has measured
+everything, so a crash or a typo never removes a finished result. A notebook is skipped (resumed) while
+its :func:`fingerprint` (its source, its reference, leaklib's code, the parameters, the thread count, the
+versions) equals the one stored beside its executed copy, unless ``fresh``. Trials report their progress
+to the terminal (:mod:`leaklib.progress`). One failing notebook does not stop the others; a table closes
+the run (:func:`summary`) and the gallery ``figures/README.md`` is rebuilt. The figures folder is locked
+while the runner works on it (:func:`leaklib.locks.hold_lock`).
 
 Parameters the runner fills in when a notebook's ``parameters`` cell declares them: ``profile``,
 ``device``, ``strict``, ``figures_dir`` and ``references_dir``; with ``update_references=True`` also
@@ -19,9 +24,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -30,14 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LeaklibError, check_choice, unknown
-from .references import NOT_REPRODUCED, PASS, write_gallery
+from . import progress
+from .errors import LeaklibError, check_choice, check_positive, unknown
+from .io import ensure_writable_dir, write_json
+from .references import NOT_REPRODUCED, PASS, ClaimsFailed, gallery_problems, unreadable_metrics_line, write_gallery
 from .runtime import DEVICES, resolve_device
 
 PROFILES = ("smoke", "quick", "paper")
 KERNEL_NAME = "python3"
 CPU_CAPABILITIES = ("default", "avx2", "avx512")  # values of ATEN_CPU_CAPABILITY (torch's SIMD kernels)
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_(.+)\.ipynb$")
+DEFAULT_THREADS = 2  # the stored references were measured with 2 threads; another count gives other numbers
 
 
 @dataclass
@@ -49,6 +59,7 @@ class NotebookRun:
     seconds: float = 0.0
     error: str = ""
     failed_checks: list[str] = field(default_factory=list)
+    counts: dict[str, int] | None = None  # PASS / NOT REPRODUCED / FAIL rows of its metrics.json
 
 
 def find_notebooks(notebooks_dir: str | os.PathLike = "notebooks") -> list[Path]:
@@ -75,6 +86,54 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
             raise unknown("notebook", token, [nb.stem for nb in notebooks] or ["(none found)"])
         chosen += [nb for nb in hits if nb not in chosen]
     return sorted(chosen)
+
+
+# ---------------------------------------------------------------- data
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def notebook_datasets(notebook: Path, profile: str) -> set[str]:
+    """The datasets a notebook uses under ``profile``: dataset names among the profile's knob values and in
+    the notebook's code cells (a static, conservative reading: a name in the code counts for every profile)."""
+    from .data.registry import DATASETS
+    from .profiles import PROFILES as KNOBS
+
+    names = {v for v in _leaves(KNOBS.get(notebook.stem, {}).get(profile, {})) if isinstance(v, str) and v in DATASETS}
+    cells = json.loads(Path(notebook).read_text()).get("cells", [])
+    code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    return names | {m for m in re.findall(r"[\"']([a-z0-9-]+)[\"']", code) if m in DATASETS}
+
+
+def data_needs(profiles: Sequence[str], notebooks_dir: str | os.PathLike = "notebooks") -> dict[str, list[str]]:
+    """dataset -> the notebooks that use it under any of ``profiles``."""
+    needs: dict[str, list[str]] = {}
+    for profile in profiles:
+        check_choice("profile", profile, PROFILES)
+        for nb in find_notebooks(notebooks_dir):
+            for name in sorted(notebook_datasets(nb, profile)):
+                users = needs.setdefault(name, [])
+                if nb.stem not in users:
+                    users.append(nb.stem)
+    return dict(sorted(needs.items()))
+
+
+def missing_data(profiles: Sequence[str], notebooks_dir: str | os.PathLike = "notebooks",
+                 root: str | os.PathLike | None = None) -> list[tuple[str, str | None, list[str]]]:
+    """(dataset, the Debian package that provides it or None, the notebooks that need it) for every dataset
+    that ``profiles`` need and that cannot be loaded now (nothing is downloaded)."""
+    from .data import dataset_info
+    from .data.registry import DEBIAN_PACKAGES
+
+    return [(name, DEBIAN_PACKAGES.get(name), users) for name, users in data_needs(profiles, notebooks_dir).items()
+            if not dataset_info(name, root).available]
 
 
 # ---------------------------------------------------------------- parameters
@@ -170,6 +229,21 @@ def kernel_environment() -> Iterator[str]:
             _restore_environment(saved)
 
 
+def _kernel_manager_class() -> type:
+    """A kernel manager whose kernels talk over local sockets (IPC) instead of TCP, so nothing listens on
+    the network (and ipykernel has nothing to warn about); plain TCP on Windows, which has no IPC transport."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import CaselessStrEnum
+
+    if os.name == "nt":
+        return KernelManager
+
+    class LocalKernelManager(KernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return LocalKernelManager
+
+
 def _restore_environment(saved: Mapping[str, str | None]) -> None:
     """Put environment variables back as ``saved`` (None: the variable was not set)."""
     for k, v in saved.items():
@@ -180,25 +254,95 @@ def _restore_environment(saved: Mapping[str, str | None]) -> None:
 
 
 # ---------------------------------------------------------------- resume
+def _metrics_counts(metrics_path: Path) -> dict[str, int] | None:
+    """PASS / NOT REPRODUCED / FAIL counts of a metrics.json, or None when it is missing or unreadable."""
+    try:
+        rows = json.loads(metrics_path.read_text()).get("rows", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    statuses = [r.get("status") for r in rows if isinstance(r, dict)]
+    return {"pass": statuses.count(PASS), "not_reproduced": statuses.count(NOT_REPRODUCED),
+            "fail": len(statuses) - statuses.count(PASS) - statuses.count(NOT_REPRODUCED)}
+
+
 def _failed_checks(metrics_path: Path) -> list[str]:
     rows = json.loads(metrics_path.read_text()).get("rows", [])
     return [f"{r.get('id')}: {r.get('claim')} (measured {r.get('measured')}, reference {r.get('reference')})"
             for r in rows if r.get("status") not in (PASS, NOT_REPRODUCED)]
 
 
-def _up_to_date(notebook: Path, executed: Path, metrics: Path, parameters: Mapping[str, Any]) -> bool:
-    """The executed copy finished cleanly with these parameters and both outputs are newer than the notebook."""
-    if not (executed.is_file() and metrics.is_file()):
-        return False
-    source_time = notebook.stat().st_mtime
-    if executed.stat().st_mtime <= source_time or metrics.stat().st_mtime <= source_time:
+def _library_digest() -> str:
+    """sha256 over leaklib's own source files: a change to the library makes every result out of date."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint(notebook: Path, reference: Path, parameters: Mapping[str, Any], threads: int) -> dict[str, Any]:
+    """Everything a notebook's result depends on: its source, its stored reference, the library's code,
+    the parameters, the thread count and the versions. The result is up to date only while all match."""
+    import numpy
+    import torch
+
+    from . import __version__
+
+    def sha(path: Path) -> str | None:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+    return {"notebook": sha(notebook), "reference": sha(reference), "leaklib_code": _library_digest(),
+            "parameters": json.loads(json.dumps({k: v for k, v in parameters.items() if k != "fresh"},
+                                                sort_keys=True)),
+            "threads": threads,
+            "versions": {"leaklib": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+                         "python": sys.version.split()[0]}}
+
+
+def _stamp_path(executed: Path) -> Path:
+    return executed.with_name(executed.stem + ".stamp.json")
+
+
+def _up_to_date(executed: Path, metrics: Path, stamp: Mapping[str, Any]) -> bool:
+    """The executed copy finished cleanly, metrics.json reads, and the stored stamp equals ``stamp``."""
+    if not (executed.is_file() and _metrics_counts(metrics) is not None):
         return False
     try:
         meta = json.loads(executed.read_text()).get("metadata", {}).get("papermill", {})
-    except (OSError, ValueError):
+        stored = json.loads(_stamp_path(executed).read_text())
+    except (OSError, ValueError, AttributeError):
         return False
-    finished = meta.get("end_time") is not None and not meta.get("exception")
-    return finished and meta.get("parameters") == json.loads(json.dumps(dict(parameters)))
+    return meta.get("end_time") is not None and not meta.get("exception") and stored == stamp
+
+
+def _replace_folder(new: Path, old: Path) -> None:
+    """Put the folder ``new`` where ``old`` is, removing ``old`` only once ``new`` is in place."""
+    trash = old.with_name(f".{old.name}.replaced")
+    shutil.rmtree(trash, ignore_errors=True)
+    if old.exists():
+        old.rename(trash)
+    new.rename(old)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _error_line(e: BaseException) -> str:
+    """One line: the cell that failed and the error (papermill's error carries both)."""
+    name = getattr(e, "ename", None) or type(e).__name__
+    value = str(getattr(e, "evalue", None) or e).strip().splitlines()
+    where = f"cell {e.cell_index + 1}: " if isinstance(getattr(e, "cell_index", None), int) else ""
+    return f"{where}{name}: {value[0] if value else ''}".strip()
+
+
+@contextlib.contextmanager
+def _kernel_settings(threads: int, progress_file: Path) -> Iterator[None]:
+    """Environment the kernel starts with: a fixed thread count (results depend on it), the progress file."""
+    values = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), progress.ENV: str(progress_file)}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        _restore_environment(saved)
 
 
 # ---------------------------------------------------------------- the runner
@@ -207,6 +351,37 @@ def profile_dir(root: str | os.PathLike, profile: str) -> Path:
     ``root/`` itself, the others ``root/<profile>/``, so a smoke or paper run never overwrites the quick one."""
     check_choice("profile", profile, PROFILES)
     return Path(root) if profile == "quick" else Path(root) / profile
+
+
+def _say(text: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"[leaklib] {text}")  # keeps papermill's cell bar intact
+
+
+def _plan(selected: Sequence[Path], user: Mapping[str, Any], runner: Mapping[str, Any], profile: str,
+          fresh: bool, update_references: bool) -> list[tuple[Path, dict[str, Any]]]:
+    """Each notebook with the parameters it will get; every check happens here, before anything is touched."""
+    from .profiles import PROFILES as KNOBS
+    from .profiles import settings
+
+    plans = []
+    for nb in selected:
+        validate_parameters(nb, user)
+        if nb.stem in KNOBS:  # knobs declared None in the notebook: typed by the profile's values
+            knobs = KNOBS[nb.stem].get(profile, {})
+            settings(nb.stem, profile, **{k: v for k, v in user.items() if k in knobs})
+        declared = notebook_parameters(nb)
+        params = {k: v for k, v in runner.items() if k in declared} | dict(user)
+        if fresh and "fresh" in declared:
+            params["fresh"] = True  # recompute the trials too, not only the notebook
+        if update_references:
+            if "update_references" not in declared:
+                raise LeaklibError(f"notebook {nb.stem} cannot update its reference: its parameters cell "
+                                   "declares no 'update_references'")
+            params["update_references"] = True
+        plans.append((nb, params))
+    return plans
 
 
 def run_notebooks(
@@ -224,20 +399,22 @@ def run_notebooks(
     progress_bar: bool = True,
     update_references: bool = False,
     calibration_seeds: Sequence[int] = (),
+    threads: int = DEFAULT_THREADS,
 ) -> list[NotebookRun]:
-    """Execute the selected notebooks in order, resuming finished ones; return what happened to each.
+    """Execute the selected notebooks in order, resuming up-to-date ones; return what happened to each.
 
     ``parameters`` (user values, e.g. ``{"num_images": 4}``) must be declared in every selected notebook's
-    parameters cell with a matching type; all are validated before anything runs. With ``strict``, a
-    notebook whose ``metrics.json`` has a FAIL row counts as failed. ``update_references`` regenerates
-    the stored reference values from this run (and always re-executes); ``calibration_seeds`` (with
-    ``update_references``) then runs each notebook once more per extra seed, in a temporary folder, and
-    sets the tolerances from the spread over all seeds (:func:`leaklib.references.calibrate_reference`).
+    parameters cell with a matching type; all are validated before anything runs or is removed. A notebook
+    writes into a staging folder that replaces its figures only when it ran to the end (a crash keeps the
+    previous results). With ``strict``, a FAIL row counts as failed. ``fresh`` recomputes the notebooks and
+    their trial records. ``threads`` fixes the kernel's thread count (the same seed gives other numbers with
+    another count). ``update_references`` and ``calibration_seeds``: see :func:`_calibrate`.
     """
-    import papermill
+    from .locks import hold_lock
 
     check_choice("profile", profile, PROFILES)
     check_choice("device", device, DEVICES)
+    check_positive("threads", threads)
     resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     notebooks_dir = Path(notebooks_dir).resolve()
     figures_dir = profile_dir(Path(figures_dir).resolve(), profile)
@@ -249,64 +426,102 @@ def run_notebooks(
     user = dict(parameters or {})
     runner = {"profile": profile, "device": device, "strict": strict,
               "figures_dir": str(figures_dir), "references_dir": str(references_dir)}
-    clash = sorted(set(user) & {*runner, "update_references"})
+    clash = sorted(set(user) & {*runner, "update_references", "fresh"})
     if clash:
-        raise LeaklibError(f"set {', '.join(clash)} with the runner's own options (--profile, --device, ...), not -p")
-
+        raise LeaklibError(f"set {', '.join(clash)} with the runner's own options (--profile, --device, --fresh, "
+                           "...), not -p")
     if calibration_seeds and not update_references:
         raise LeaklibError("calibration_seeds recalibrate a reference: use them with update_references")
-    plans = []
-    for nb in selected:  # validate everything before the first (long) execution
-        validate_parameters(nb, user)
-        declared = notebook_parameters(nb)
-        params = {k: v for k, v in runner.items() if k in declared} | user
-        if update_references:
-            if "update_references" not in declared:
-                raise LeaklibError(f"notebook {nb.stem} cannot update its reference: its parameters cell "
-                                   "declares no 'update_references'")
-            params["update_references"] = True
-        plans.append((nb, params))
-
-    runs: list[NotebookRun] = []
-    with kernel_environment() as kernel:
-        for nb, params in plans:
-            executed = executed_dir / nb.name
-            metrics = figures_dir / nb.stem / "metrics.json"
-            if not (fresh or update_references) and _up_to_date(nb, executed, metrics, params):
-                failed = _failed_checks(metrics)
-                if not (strict and failed):
-                    print(f"[leaklib] {nb.stem}: up to date, skipped (use --fresh to recompute)")
-                    runs.append(NotebookRun(nb.stem, "skipped", failed_checks=failed))
-                    continue
-            metrics.unlink(missing_ok=True)  # a failed run must not leave an older run's claims behind
-            executed_dir.mkdir(parents=True, exist_ok=True)
-            print(f"[leaklib] {nb.stem}: running (profile {profile}, device {device})")
-            start = time.perf_counter()
-            try:
-                papermill.execute_notebook(
-                    str(nb), str(executed), parameters=params, kernel_name=kernel,
-                    cwd=str(nb.parent), progress_bar=progress_bar,
-                )
-            except Exception as e:  # a failing notebook is reported, the others still run
-                error = f"{getattr(e, 'ename', type(e).__name__)}: {getattr(e, 'evalue', str(e))}".strip()
-                failed = _failed_checks(metrics) if metrics.is_file() else []
-                runs.append(NotebookRun(nb.stem, "failed", time.perf_counter() - start,
-                                        error.splitlines()[0], failed))
-                continue
-            seconds = time.perf_counter() - start
-            if not metrics.is_file():
-                runs.append(NotebookRun(nb.stem, "failed", seconds, f"the notebook wrote no {metrics}"))
-                continue
-            failed = _failed_checks(metrics)
-            if calibration_seeds:
-                _calibrate(nb, params, kernel, metrics, references_dir, profile, calibration_seeds, progress_bar)
-                failed = _failed_checks(metrics)
-            if strict and failed:
-                runs.append(NotebookRun(nb.stem, "failed", seconds, f"{len(failed)} checks failed", failed))
-            else:
-                runs.append(NotebookRun(nb.stem, "ran", seconds, failed_checks=failed))
-    write_gallery(figures_dir)
+    plans = _plan(selected, user, runner, profile, fresh, update_references)
+    ensure_writable_dir(figures_dir)  # fail now, not after hours of work
+    where = _Folders(figures_dir, executed_dir, references_dir)
+    how = _Options(profile, device, threads, strict, fresh, update_references, tuple(calibration_seeds), progress_bar)
+    with hold_lock(figures_dir, "leaklib notebooks"), kernel_environment() as kernel, \
+            tempfile.TemporaryDirectory(prefix="leaklib-progress-") as progress_dir:
+        ensure_writable_dir(executed_dir)
+        runs = [_run_one(nb, params, where, how, kernel, Path(progress_dir) / f"{nb.stem}.jsonl")
+                for nb, params in plans]
+        shutil.rmtree(where.staging, ignore_errors=True)
+        write_gallery(figures_dir)
+    for notebook, why in gallery_problems(figures_dir):
+        _say(unreadable_metrics_line(notebook, why))
     return runs
+
+
+@dataclass(frozen=True)
+class _Folders:
+    figures: Path
+    executed: Path
+    references: Path
+
+    @property
+    def staging(self) -> Path:  # a notebook writes here; its folder replaces figures/<name> on success
+        return self.figures / ".staging"
+
+
+@dataclass(frozen=True)
+class _Options:
+    profile: str
+    device: str
+    threads: int
+    strict: bool
+    fresh: bool
+    update_references: bool
+    calibration_seeds: tuple[int, ...]
+    progress_bar: bool
+
+
+def _run_one(nb: Path, params: dict[str, Any], where: _Folders, how: _Options, kernel: str,
+             progress_file: Path) -> NotebookRun:
+    """Run one notebook (or skip it when up to date) and say what happened."""
+    import papermill
+
+    executed, final = where.executed / nb.name, where.figures / nb.stem
+    reference = where.references / f"{nb.stem}.{how.profile}.json"
+    if not (how.fresh or how.update_references) and _up_to_date(
+            executed, final / "metrics.json", fingerprint(nb, reference, params, how.threads)):
+        failed = _failed_checks(final / "metrics.json")
+        if not (how.strict and failed):
+            _say(f"{nb.stem}: up to date, skipped (use --fresh to recompute)")
+            return NotebookRun(nb.stem, "skipped", failed_checks=failed, counts=_metrics_counts(final / "metrics.json"))
+    staged = where.staging / nb.stem
+    shutil.rmtree(staged, ignore_errors=True)
+    _stamp_path(executed).unlink(missing_ok=True)
+    _say(f"{nb.stem}: running (profile {how.profile}, device {how.device}, {how.threads} threads)")
+    start = time.perf_counter()
+    error = None
+    try:
+        with _kernel_settings(how.threads, progress_file), \
+                progress.ProgressWatcher(progress_file, lambda text: _say(f"{nb.stem}: {text}")):
+            papermill.execute_notebook(
+                str(nb), str(executed), parameters={**params, "figures_dir": str(where.staging)},
+                kernel_name=kernel, cwd=str(nb.parent), progress_bar=how.progress_bar,
+                kernel_manager_class=_kernel_manager_class(),
+            )
+    except Exception as e:  # a failing notebook is reported, the others still run
+        error = e
+    seconds = time.perf_counter() - start
+    measured = (staged / "metrics.json").is_file()
+    if measured and (error is None or getattr(error, "ename", "") == ClaimsFailed.__name__):
+        _replace_folder(staged, final)  # a complete measurement (passing or not) replaces the old one
+    elif final.exists():
+        _say(f"{nb.stem}: the previous figures in {final} are kept")
+    shutil.rmtree(staged, ignore_errors=True)
+    if not measured:
+        why = _error_line(error) if error is not None else f"the notebook wrote no {final / 'metrics.json'}"
+        return NotebookRun(nb.stem, "failed", seconds, why)
+    if error is not None:
+        return NotebookRun(nb.stem, "failed", seconds, _error_line(error), _failed_checks(final / "metrics.json"),
+                           _metrics_counts(final / "metrics.json"))
+    if how.calibration_seeds:
+        with _kernel_settings(how.threads, progress_file):
+            _calibrate(nb, params, kernel, final / "metrics.json", where.references, how.profile,
+                       how.calibration_seeds, how.progress_bar)
+    failed, counts = _failed_checks(final / "metrics.json"), _metrics_counts(final / "metrics.json")
+    if how.strict and failed:
+        return NotebookRun(nb.stem, "failed", seconds, f"{len(failed)} checks failed", failed, counts)
+    write_json(_stamp_path(executed), fingerprint(nb, reference, params, how.threads))  # the reference may be new
+    return NotebookRun(nb.stem, "ran", seconds, failed_checks=failed, counts=counts)
 
 
 def _measure_aside(nb: Path, params: Mapping[str, Any], kernel: str, progress_bar: bool,
@@ -327,7 +542,7 @@ def _measure_aside(nb: Path, params: Mapping[str, Any], kernel: str, progress_ba
         try:
             papermill.execute_notebook(str(nb), str(tmp / nb.name), kernel_name=kernel, cwd=str(nb.parent),
                                        parameters={k: v for k, v in run.items() if k in declared},
-                                       progress_bar=progress_bar)
+                                       progress_bar=progress_bar, kernel_manager_class=_kernel_manager_class())
         finally:
             _restore_environment(saved)
         return json.loads((tmp / "figures" / nb.stem / "metrics.json").read_text())["measured"]
@@ -387,17 +602,27 @@ def widen_for_cpus(
             runs = {}
             for cpu in cpus:
                 print(f"[leaklib] {nb.stem}: run with ATEN_CPU_CAPABILITY={cpu}")
-                runs[cpu] = _measure_aside(nb, params, kernel, progress_bar, {"ATEN_CPU_CAPABILITY": cpu})
+                env = {"ATEN_CPU_CAPABILITY": cpu, "OMP_NUM_THREADS": str(DEFAULT_THREADS),
+                       "MKL_NUM_THREADS": str(DEFAULT_THREADS)}
+                runs[cpu] = _measure_aside(nb, params, kernel, progress_bar, env)
             command = (f"leaklib notebooks --only {nb.stem} --profile {profile} --calibration-cpus {' '.join(cpus)}")
             ref = widen_reference(nb.stem, profile, runs, ref_dir=references_dir, command=command)
             other = ref["calibration"]["other_cpus"]
             print(f"[leaklib] {nb.stem}: tolerances cover {list(runs)}; claims held: {other['claims_held']}")
 
 
-def summary(runs: Sequence[NotebookRun]) -> str:
-    """A few lines: one per notebook, then the failures with their reasons."""
-    lines = [f"  {r.name:<32} {r.status:<8} {r.seconds:7.1f} s"
-             + (f"  ({len(r.failed_checks)} checks failed)" if r.failed_checks else "") for r in runs]
+def summary(runs: Sequence[NotebookRun], figures_dir: str | os.PathLike | None = None) -> str:
+    """The closing table: notebook, status, seconds, PASS / NOT REPRODUCED / FAIL rows; where the figures
+    and the gallery are; then each failure in one line with its failed checks."""
+    head = f"  {'notebook':<32} {'status':<8} {'seconds':>8} {'PASS':>5} {'NOT REPR.':>9} {'FAIL':>5}"
+    lines = [head, "  " + "-" * (len(head) - 2)]
+    for r in runs:
+        c = r.counts or {}
+        lines.append(f"  {r.name:<32} {r.status:<8} {r.seconds:8.1f} {c.get('pass', '-'):>5} "
+                     f"{c.get('not_reproduced', '-'):>9} {c.get('fail', '-'):>5}")
+    lines.append(f"  {'total':<32} {'':<8} {sum(r.seconds for r in runs):8.1f}")
+    if figures_dir is not None:
+        lines.append(f"figures: {Path(figures_dir)}/<notebook>/   gallery: {Path(figures_dir) / 'README.md'}")
     failed = [r for r in runs if r.status == "failed"]
     if failed:
         lines.append(f"{len(failed)} of {len(runs)} notebooks failed:")

@@ -2,7 +2,7 @@
 
 A reference file ``notebooks/references/<notebook>.<profile>.json`` holds::
 
-    {"notebook", "profile", "command" (what produced the values), "created",
+    {"notebook", "profile", "command" (what produced the values), "created", "versions" (leaklib, torch, ...),
      "values": {name: {"value": x, "tolerance": t} or {"value": x, "rel_tolerance": r}},
      "claims": [{"id", "text", "check", "paper"}]}
 
@@ -58,6 +58,25 @@ _CMPOPS = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
 }
 _ALLOWED = "names, numbers, comparisons, + - * /, and, or, not, and calls of " + ", ".join(FUNCTIONS)
+MAX_SEQUENCE = 10_000
+"""Most elements a check may build (``lst * n``, ``lst + lst``): a check compares measured values, it never
+needs more, and an unbounded one (``lst * 100000000``) would exhaust memory. Powers (``**``) are refused."""
+
+
+def _binop(expr: str, op: ast.operator, left: Any, right: Any) -> Any:
+    """``left op right``, refusing sequence results longer than :data:`MAX_SEQUENCE` before building them."""
+    seqs = (list, tuple, str)
+    size = None
+    if isinstance(op, ast.Mult) and isinstance(left, seqs) and isinstance(right, int):
+        size = len(left) * right
+    elif isinstance(op, ast.Mult) and isinstance(right, seqs) and isinstance(left, int):
+        size = len(right) * left
+    elif isinstance(op, ast.Add) and isinstance(left, seqs) and isinstance(right, seqs):
+        size = len(left) + len(right)
+    if size is not None and size > MAX_SEQUENCE:
+        raise LeaklibError(f"check {expr!r} would build a sequence of {size:,} elements; "
+                           f"a check may build at most {MAX_SEQUENCE:,}")
+    return _BINOPS[type(op)](left, right)
 
 
 def parse_check(expr: str) -> ast.Expression:
@@ -114,7 +133,7 @@ def evaluate(expr: str, names: Mapping[str, Any]) -> Any:
             return (not value) if isinstance(node.op, ast.Not) else (-value if isinstance(node.op, ast.USub)
                                                                       else +value)
         if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+            return _binop(expr, node.op, ev(node.left), ev(node.right))
         if isinstance(node, ast.Compare):
             left = ev(node.left)
             for op, right_node in zip(node.ops, node.comparators):
@@ -227,11 +246,33 @@ def write_reference(
         "profile": profile,
         "command": command or f"leaklib notebooks --only {notebook} --profile {profile} --update-references",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": reference_versions(),
         "values": values,
         "claims": [dict(c) for c in (claims if claims is not None else old["claims"])],
     }
     validate_reference(ref, str(path))
     return write_json(path, ref)
+
+
+def reference_versions() -> dict[str, str]:
+    """The versions a measured value depends on (constraints.txt pins them): leaklib, torch, numpy, Python."""
+    from .runtime import provenance
+
+    run = provenance()
+    return {k: str(run[k]) for k in ("leaklib", "torch", "numpy", "python")}
+
+
+def version_mismatch(reference: Mapping[str, Any]) -> str | None:
+    """A one-line warning when this run's versions differ from those the reference was made with."""
+    stored = reference.get("versions")
+    if not isinstance(stored, Mapping):
+        return ("the reference does not record the versions it was made with (it predates constraints.txt); "
+                "values may differ within their tolerances")
+    now = reference_versions()
+    diff = [f"{k} {stored[k]} -> {now.get(k)}" for k in sorted(stored) if str(stored[k]) != now.get(k)]
+    if not diff:
+        return None
+    return f"this run's versions differ from the reference's ({', '.join(diff)}): install from constraints.txt"
 
 
 def _claims_held(claims: Sequence[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -513,35 +554,99 @@ def check_and_record(
     """
     if update:
         write_reference(notebook, profile, measured, tolerances=tolerances, claims=claims, ref_dir=ref_dir)
-    rows = check(measured, load_reference(notebook, profile, ref_dir))
+    reference = load_reference(notebook, profile, ref_dir)
+    rows = check(measured, reference)
     from .runtime import provenance, resolve_device
 
     run = provenance(resolve_device(device) if device else None, seed)
+    mismatch = version_mismatch(reference)
     write_metrics(notebook, profile, measured, rows, figures_dir,
-                  {**dict(extra or {}), "reference_updated": update, "provenance": run})
+                  {**dict(extra or {}), "reference_updated": update, "provenance": run, "version_warning": mismatch})
+    if mismatch:
+        print(f"WARNING: {mismatch}")
     print(claim_table(rows))
     return rows
 
 
+def read_metrics(path: str | os.PathLike) -> tuple[dict[str, Any], list[Row]]:
+    """A notebook's ``metrics.json`` and its claim rows; :class:`LeaklibError` saying why if it cannot be used
+    (not readable, not JSON, not an object, rows that are not claim rows)."""
+    try:
+        metrics = read_json(path)
+    except OSError as e:
+        raise LeaklibError(f"cannot be read: {e.strerror}") from None
+    except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError
+        raise LeaklibError(f"not valid JSON: {e}") from None
+    if not isinstance(metrics, dict):
+        raise LeaklibError(f"a JSON {type(metrics).__name__}, not an object")
+    raw = metrics.get("rows", [])
+    if not isinstance(raw, list):
+        raise LeaklibError(f"'rows' is a {type(raw).__name__}, not a list")
+    rows = []
+    for i, r in enumerate(raw):
+        try:
+            row = Row(**r) if isinstance(r, dict) else None
+        except TypeError:
+            row = None
+        if row is None or not all(isinstance(v, str) for v in asdict(row).values()):
+            raise LeaklibError(f"row {i} is not a claim row (string fields id, kind, claim, measured, "
+                               "reference, status)")
+        rows.append(row)
+    return metrics, rows
+
+
+def _notebook_folders(figures_dir: Path) -> list[Path]:
+    """The notebooks' figure folders (hidden ones, such as the runner's staging folder, are not)."""
+    if not figures_dir.is_dir():
+        return []
+    return sorted(p for p in figures_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def gallery_problems(figures_dir: str | os.PathLike = "figures") -> list[tuple[str, str]]:
+    """``(notebook, reason)`` for every ``<figures_dir>/<notebook>/metrics.json`` that cannot be read: the
+    ones :func:`write_gallery` skips (it names them in the gallery); for a runner's summary."""
+    figures_dir = Path(figures_dir)
+    problems = []
+    for folder in _notebook_folders(figures_dir):
+        if (folder / "metrics.json").is_file():
+            try:
+                read_metrics(folder / "metrics.json")
+            except LeaklibError as e:
+                problems.append((folder.name, str(e)))
+    return problems
+
+
+def unreadable_metrics_line(notebook: str, reason: str) -> str:
+    """The one line that reports a skipped metrics.json (in the gallery and in a runner's summary)."""
+    return f"{notebook}: metrics.json unreadable ({reason}), rerun with `leaklib notebooks --only {notebook}`"
+
+
 def write_gallery(figures_dir: str | os.PathLike = "figures", out: str | os.PathLike | None = None) -> Path:
     """Write a Markdown gallery (default ``<figures_dir>/README.md``): per notebook folder, its claim
-    table from ``metrics.json`` and every PNG in it, linked relative to the gallery file."""
+    table from ``metrics.json`` and every PNG in it, linked relative to the gallery file.
+
+    A ``metrics.json`` that cannot be read is skipped with a line saying why and how to remake it (the
+    others are still listed); :func:`gallery_problems` returns the same list for a summary."""
     figures_dir = Path(figures_dir)
     out = Path(out) if out is not None else figures_dir / "README.md"
     lines = ["# Figures and claims", "", "Generated by `leaklib notebooks`; do not edit by hand.", ""]
-    folders = sorted(p for p in figures_dir.iterdir() if p.is_dir()) if figures_dir.is_dir() else []
+    folders = _notebook_folders(figures_dir)
     if not folders:
         lines.append("No notebook has written figures yet.")
     for folder in folders:
         lines += [f"## {folder.name}", ""]
         metrics_path = folder / "metrics.json"
         if metrics_path.is_file():
-            metrics = read_json(metrics_path)
-            rows = _as_rows(metrics.get("rows", []))
-            passed = sum(r.status == PASS for r in rows)
-            lines += [f"Profile `{metrics.get('profile', '?')}`: {passed}/{len(rows)} checks passed.", ""]
-            if rows:
-                lines.append(claim_table(rows, markdown=True))
+            try:
+                metrics, rows = read_metrics(metrics_path)
+            except LeaklibError as e:
+                lines += [f"**Skipped:** {unreadable_metrics_line(folder.name, str(e))}.", ""]
+                metrics, rows = None, []
+            if metrics is not None:
+                passed = sum(r.status == PASS for r in rows)
+                lines += [f"Profile `{metrics.get('profile', '?')}`: {passed}/{len(rows)} checks passed.", ""]
+                if rows:
+                    lines.append(claim_table(rows, markdown=True))
         else:
             lines += ["No metrics.json: this notebook's checks have not run.", ""]
         for png in sorted(folder.glob("*.png")):

@@ -10,17 +10,21 @@ Paper-scale experiments (Geiping et al. 2020, Sec. 5: 100 images per setting) ar
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import LeaklibError
 from .io import ensure_writable_dir, read_json, write_json
+from .locks import hold_lock
+from .progress import report_trial
 
 KEY_LENGTH = 16  # hex digits of sha256: collisions are negligible for sweeps of any realistic size
 
@@ -66,17 +70,67 @@ def record_path(out_dir: str | os.PathLike, params: Mapping[str, Any]) -> Path:
     return Path(out_dir) / "trials" / f"{trial_key(params)}.json"
 
 
+RECORD_FIELDS = ("key", "params", "result", "seconds", "finished")  # what run_sweep writes into every record
+
+
+def record_problem(record: Any, key: str) -> str | None:
+    """Why ``record`` is not the finished record of the trial with this key, or None if it is.
+
+    A record must hold every field :func:`run_sweep` writes, its ``key`` must be ``key`` (its file name),
+    its ``params`` must hash to ``key`` (so a copied or edited record is not trusted for another trial),
+    and its ``result`` must not be null (``{"result": null}`` is not a finished trial).
+    """
+    if not isinstance(record, dict):
+        return f"is a JSON {type(record).__name__}, not a record"
+    missing = [f for f in RECORD_FIELDS if f not in record]
+    if missing:
+        return f"lacks {', '.join(missing)} (not written by a finished trial)"
+    if record["key"] != key:
+        return f"stores key {record['key']!r}, not its file name's {key!r}"
+    try:
+        params_key = trial_key(record["params"])
+    except LeaklibError as e:
+        return f"has invalid params ({e})"
+    if params_key != key:
+        return f"stores params {canonical_json(record['params'])} whose key is {params_key!r}, not {key!r}"
+    if record["result"] is None:
+        return "has a null result (the trial did not finish)"
+    return None
+
+
 def _read_record(path: Path) -> dict[str, Any] | None:
-    """A finished record, or None if absent or unreadable (then the trial is simply run again)."""
+    """The finished record at ``path``, or None if absent, unreadable or not this trial's record (then the
+    trial is run again, with a one-line warning saying why)."""
     if not path.is_file():
         return None
     try:
         record = read_json(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as e:
+        problem: str | None = f"is unreadable ({type(e).__name__}: {e})"
+    else:
+        problem = record_problem(record, path.stem)
+    if problem is not None:
+        warnings.warn(f"sweep record {str(path)!r} {problem}; not trusted, the trial runs again", stacklevel=2)
         return None
-    return record if isinstance(record, dict) and "result" in record else None
+    return record
 
 
+def _holding_out_dir(sweep: Callable[..., list[dict[str, Any]]]) -> Callable[..., list[dict[str, Any]]]:
+    """Validate the trials, then run ``sweep`` holding the lock on its ``out_dir`` (see :mod:`leaklib.locks`)."""
+
+    @functools.wraps(sweep)
+    def locked(trials: Iterable[Mapping[str, Any]], fn: Callable[[dict[str, Any]], Any],
+               out_dir: str | os.PathLike, **kwargs: Any) -> list[dict[str, Any]]:
+        trials = list(trials)
+        for t in trials:
+            trial_key(t)  # a bad trial is refused before the folder is created or locked
+        with hold_lock(out_dir, f"leaklib sweep {kwargs.get('desc', 'trials')!r}"):
+            return sweep(trials, fn, out_dir, **kwargs)
+
+    return locked
+
+
+@_holding_out_dir
 def run_sweep(
     trials: Iterable[Mapping[str, Any]],
     fn: Callable[[dict[str, Any]], Any],
@@ -91,6 +145,9 @@ def run_sweep(
     Each record is ``{"key", "params", "result", "seconds", "provenance", "finished"}``; ``result`` is
     what ``fn`` returned (must be JSON-writable). Records come back in the order of ``trials``; a trial
     listed twice is run once. ``provenance`` defaults to :func:`leaklib.runtime.provenance`.
+    The sweep holds the lock on ``out_dir`` (:func:`leaklib.locks.hold_lock`): a second sweep or run on
+    the same folder fails at once, naming this one. A stored record is trusted only if it is this trial's
+    finished record (:func:`record_problem`); any other is recomputed, with a warning.
     """
     from tqdm.auto import tqdm
 
@@ -105,6 +162,7 @@ def run_sweep(
 
     records: dict[str, dict[str, Any]] = {}
     skipped = 0
+    begun = time.perf_counter()
     with tqdm(total=len(trials), desc=desc, unit="trial") as bar:
         for params, key in zip(trials, keys):
             if key not in records:
@@ -128,6 +186,7 @@ def run_sweep(
                     bar.set_postfix(resumed=skipped)
                 records[key] = record
             bar.update(1)
+            report_trial(desc, bar.n, len(trials), bar.n - skipped, time.perf_counter() - begun)
     return [records[k] for k in keys]
 
 

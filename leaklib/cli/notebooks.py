@@ -17,7 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--only", action="append", metavar="N", help="a notebook number or name (repeatable)")
     p.add_argument("--profile", default="quick", help="smoke, quick or paper (default: quick)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--fresh", action="store_true", help="re-run notebooks even if their results are up to date")
+    p.add_argument("--fresh", action="store_true",
+                   help="re-run notebooks and recompute their trials even if their results are up to date")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads in each notebook's kernel (default 2, as the stored references were made: "
+                   "the same seed gives other numbers with another thread count)")
     p.add_argument("--no-strict", dest="strict", action="store_false",
                    help="report failed claims but do not count them as failures")
     p.add_argument("--update-references", action="store_true",
@@ -36,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..notebooks import parse_cli_value, run_notebooks, summary, widen_for_cpus
+    from ..notebooks import parse_cli_value, profile_dir, run_notebooks, summary, widen_for_cpus
 
     parameters = {}
     for name, value in args.parameter:
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     runs = run_notebooks(
         only=args.only, profile=args.profile, device=args.device, fresh=args.fresh, strict=args.strict,
         parameters=parameters, notebooks_dir=args.notebooks_dir, figures_dir=args.figures_dir,
-        update_references=args.update_references, calibration_seeds=args.calibration_seeds,
+        update_references=args.update_references, calibration_seeds=args.calibration_seeds, threads=args.threads,
     )
-    print(summary(runs))
+    print(summary(runs, profile_dir(args.figures_dir, args.profile)))
     return 1 if any(r.status == "failed" for r in runs) else 0
