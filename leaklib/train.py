@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import LeaklibError, check_choice, check_positive
+from .errors import LeaklibError, check_choice, check_positive, check_seed
 from .io import save_torch
 from .models import build, default_lr
 from .models.checkpoint import DEFAULT_TRAIN_EPOCHS, cache_dir, read_torch, save_trained, trained_path
@@ -51,14 +51,24 @@ class TrainConfig:
         """This config with ``lr`` filled in from the model's default."""
         return self if self.lr is not None else dataclasses.replace(self, lr=default_lr(self.model))
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
+        self.check(resolved=False)
+
+    def check(self, resolved: bool = True) -> None:
+        """Raise :class:`LeaklibError` on a setting that cannot work (every number finite and in range).
+
+        ``resolved=False`` allows ``lr=None`` (the model's default, filled in by :meth:`resolved`).
+        """
         check_choice("dataset", self.dataset, TRAINABLE_DATASETS)
         check_positive("epochs", self.epochs)
         check_positive("batch_size", self.batch_size)
-        check_positive("lr", self.lr, integer=False)
+        if resolved or self.lr is not None:
+            check_positive("lr", self.lr, integer=False)
         check_positive("momentum", self.momentum, allow_zero=True, integer=False)
+        if self.momentum >= 1:
+            raise LeaklibError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         check_positive("weight_decay", self.weight_decay, allow_zero=True, integer=False)
-        check_positive("seed", self.seed, allow_zero=True)
+        check_seed("seed", self.seed)
 
 
 @dataclass
@@ -120,6 +130,10 @@ def _resume(path: Path, config: TrainConfig, model: nn.Module, opt: torch.optim.
     state = read_torch(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise LeaklibError(f"{str(path)!r} is not a leaklib training checkpoint; delete it to start afresh")
+    missing = [k for k in ("config", "epoch", "model", "optimizer", "generator", "history") if k not in state]
+    if missing or not isinstance(state["config"], dict) or not isinstance(state["epoch"], int):
+        raise LeaklibError(f"training checkpoint {str(path)!r} is incomplete (missing {missing or 'nothing'}, or "
+                           "wrong types); delete it to start afresh")
     saved = dict(state["config"])
     for key, value in dataclasses.asdict(config).items():
         if key != "epochs" and saved.get(key) != value:
@@ -133,6 +147,17 @@ def _resume(path: Path, config: TrainConfig, model: nn.Module, opt: torch.optim.
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
     return int(state["epoch"]), list(state["history"])
+
+
+def _check_finite(model: nn.Module, loss: float, epoch: int, ckpt_path: Path) -> None:
+    """Stop a diverged run before it saves anything: the epoch's loss and every weight must be finite."""
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if math.isfinite(loss) and not bad:
+        return
+    what = f"loss {loss}" if not math.isfinite(loss) else f"{len(bad)} weight tensors with NaN/inf (e.g. {bad[0]})"
+    kept = f"; the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 and ckpt_path.is_file() else ""
+    raise LeaklibError(f"training diverged in epoch {epoch} ({what}); nothing was saved for it{kept}; "
+                       "try a smaller --lr")
 
 
 def train(
@@ -195,6 +220,7 @@ def train(
             if progress and step % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
+        _check_finite(model, total_loss.item() / n, epoch + 1, ckpt_path)
         history.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total_loss.item() / n,
                         "train_accuracy": correct.item() / n, "seconds": time.perf_counter() - t0})
         save_torch({

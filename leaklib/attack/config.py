@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LeaklibError, check_choice, check_positive
+from ..errors import LeaklibError, check_choice, check_number, check_positive, is_finite_number
 
 OBJECTIVES = ("cosine", "euclidean")
 OPTIMIZERS = ("signed-adam", "adam", "lbfgs")
@@ -28,6 +28,10 @@ FEDAVG_MODES = ("unroll", "pseudo")
 BN_MODES = ("eval", "train")
 LR_SCHEDULES = ("step", "cosine")
 METHODS = ("ig", "ig-fast", "dlg")
+MAX_ITERATIONS = 10_000_000  # 400 times the paper's 24,000
+MAX_RESTARTS = 10_000
+MAX_SCALES = 16  # resolution levels: 2**15 = 32768 pixels, far beyond any image size here
+MAX_LBFGS_HISTORY = 10_000
 
 
 # ``ig-fast``: TV 2e-3, two lr decays late (3/4, 9/10) instead of the paper's TV 1e-4 and three decays from
@@ -96,26 +100,29 @@ class AttackConfig:
         check_choice("fedavg attack", self.fedavg, FEDAVG_MODES)
         check_choice("batch-norm mode", self.bn_mode, BN_MODES)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_positive("iterations", self.iterations)
-        check_positive("restarts", self.restarts)
+        # Upper bounds: memory grows with restarts, scales and the L-BFGS history (and the loss history
+        # with the iterations run), so a mistyped huge number is refused here, not by the allocator.
+        check_positive("iterations", self.iterations, maximum=MAX_ITERATIONS)
+        check_positive("restarts", self.restarts, maximum=MAX_RESTARTS)
         check_positive("patch_size", self.patch_size)
-        check_positive("scales", self.scales)
-        check_positive("lbfgs_history", self.lbfgs_history)
+        check_positive("scales", self.scales, maximum=MAX_SCALES)
+        check_positive("lbfgs_history", self.lbfgs_history, maximum=MAX_LBFGS_HISTORY)
         check_positive("checkpoint_every", self.checkpoint_every, allow_zero=True)
         check_positive("lr", self.lr, integer=False)
         check_positive("time_budget", self.time_budget, allow_zero=True, integer=False)
         for name in ("tv", "l2", "box_prior", "bn_prior"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if not is_finite_number(value) or value < 0:
                 raise LeaklibError(f"{name} weight must be a finite number >= 0, got {value!r}")
+        check_number("lr_decay", self.lr_decay)
         if not 0 < self.lr_decay <= 1:
             raise LeaklibError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
-        if any(not 0 < m < 1 for m in self.lr_milestones):
+        if any(not is_finite_number(m) or not 0 < m < 1 for m in self.lr_milestones):
             raise LeaklibError(f"lr_milestones are fractions of the iterations in (0, 1), got {self.lr_milestones!r}")
         if self.layer_weights is not None:
-            bad = {k: v for k, v in self.layer_weights.items() if not (isinstance(v, (int, float)) and v >= 0)}
+            bad = {k: v for k, v in self.layer_weights.items() if not is_finite_number(v) or v < 0}
             if bad:
-                raise LeaklibError(f"layer_weights must be numbers >= 0, got {bad}")
+                raise LeaklibError(f"layer_weights must be finite numbers >= 0, got {bad}")
         return self
 
     def __post_init__(self) -> None:

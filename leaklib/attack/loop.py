@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from ..errors import LeaklibError, check_positive
+from ..errors import LeaklibError, check_positive, check_seed
 from ..fl import (
     Observation,
     as_observations,
@@ -33,7 +33,8 @@ from ..fl import (
     parameter_gradient_graph,
     split_state,
 )
-from ..io import save_torch
+from ..fl.client import check_labels, model_classes
+from ..io import read_torch, save_torch
 from ..runtime import resolve_device
 from .config import AttackConfig
 from .fedavg import observed_target, simulate
@@ -75,30 +76,12 @@ def _check_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _num_classes(model: nn.Module, params: dict, buffers: dict, shape: tuple[int, int, int],
-                 device: torch.device) -> int:
-    """The number of classes, read from one forward pass (also checks that ``image_shape`` fits)."""
-    with torch.no_grad(), bn_mode(model, "eval"):
-        try:
-            out = functional_call(model, (params, buffers), (torch.zeros(1, *shape, device=device),))
-        except RuntimeError as e:
-            raise LeaklibError(f"image_shape {shape} does not fit the model: {str(e).splitlines()[0]}") from None
-    if out.ndim != 2 or out.shape[0] != 1:
-        raise LeaklibError(f"the model must output (N, classes) logits, got shape {tuple(out.shape)}")
-    return int(out.shape[1])
-
-
 def _check_labels(labels: Tensor | str, n: int, num_classes: int) -> str:
     if isinstance(labels, str):
         if labels != "joint":
             raise LeaklibError(f"labels must be a known LongTensor or 'joint', got {labels!r}")
         return "joint"
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.ndim != 1:
-        raise LeaklibError(f"labels must be a 1-D LongTensor of class indices or 'joint', got {labels!r}")
-    if labels.shape[0] != n:
-        raise LeaklibError(f"got {labels.shape[0]} labels for {n} images; give one label per image")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-        raise LeaklibError(f"labels must lie in 0..{num_classes - 1}, got {sorted(set(labels.tolist()))}")
+    check_labels(labels, n, num_classes)  # the client's own check (fl.client), shared
     return "known"
 
 
@@ -108,6 +91,43 @@ def _fingerprint(config: AttackConfig, seeds: list[int], shape: tuple, label_mod
     return {"config": config.to_dict(), "seeds": seeds, "shape": list(shape), "label_mode": label_mode,
             "labels": None if labels is None else labels.tolist(),
             "targets": [float(t.double().norm()) for t in targets]}
+
+
+CHECKPOINT_KEYS = ("fingerprint", "variables", "optimizer", "iteration", "seconds", "history", "rng")
+
+
+def _read_checkpoint(path: Path, device: torch.device, fingerprint: dict[str, Any], variables: list[Tensor],
+                     iterations: int, restarts: int) -> dict[str, Any]:
+    """An attack checkpoint, read with ``weights_only=True`` (it holds tensors, numbers, strings, lists and
+    dicts only, so a planted file cannot run code) and checked against this attack before it is used."""
+    state = read_torch(path, "attack checkpoint", map_location=device)
+
+    def refuse(what: str) -> LeaklibError:
+        return LeaklibError(f"attack checkpoint {str(path)!r} is not one leaklib wrote ({what}); delete it or "
+                            "choose another checkpoint path")
+
+    if not isinstance(state, dict):
+        raise refuse(f"a {type(state).__name__}, not a dict")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise refuse(f"no {', '.join(missing)}")
+    if state["fingerprint"] != fingerprint:
+        raise LeaklibError(f"checkpoint {str(path)!r} belongs to another attack (config, seeds, labels or "
+                           "observation differ); delete it or choose another checkpoint path")
+    saved, it, history = state["variables"], state["iteration"], state["history"]
+    if not (isinstance(saved, (list, tuple)) and len(saved) == len(variables)
+            and all(isinstance(v, Tensor) and v.shape == w.shape for v, w in zip(saved, variables))):
+        raise refuse("its variables do not have this attack's shapes")
+    if isinstance(it, bool) or not isinstance(it, int) or not 0 <= it <= iterations:
+        raise refuse(f"iteration {it!r} is not in 0..{iterations}")
+    if not isinstance(history, Tensor) or tuple(history.shape) != (it, restarts):
+        raise refuse(f"its loss history is not ({it}, {restarts})")
+    if not isinstance(state["rng"], Tensor) or state["rng"].dtype != torch.uint8:
+        raise refuse("its random state is not a byte tensor")
+    if not isinstance(state["optimizer"], dict) or isinstance(state["seconds"], bool) \
+            or not isinstance(state["seconds"], (int, float)):
+        raise refuse("its optimizer state or time is not plain values")
+    return state
 
 
 def invert(
@@ -151,18 +171,19 @@ def invert(
     if num_images is not None and num_images != n:
         raise LeaklibError(f"num_images={num_images} but the observation is of {n} images")
     shape = _check_shape(image_shape)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise LeaklibError(f"seed must be an integer, got {seed!r}")
+    check_seed("seed", seed)
     seeds = [restart_seed(seed, r) for r in range(config.restarts)] if restart_seeds is None else list(restart_seeds)
     if len(seeds) != config.restarts:
         raise LeaklibError(f"restart_seeds has {len(seeds)} entries for {config.restarts} restarts")
+    for s in seeds:
+        check_seed("each of restart_seeds", s, limit=2**64)  # what torch.Generator.manual_seed takes
     check_positive("monitor_every", monitor_every)
     dev = resolve_device(device)
 
     params, buffers = split_state(model)
     params = {k: v.to(dev, torch.float32) for k, v in params.items()}
     buffers = {k: v.to(dev) for k, v in buffers.items()}
-    num_classes = _num_classes(model, params, buffers, shape, dev)
+    num_classes = model_classes(model, params, buffers, shape, dev)  # also checks that image_shape fits
     label_mode = _check_labels(labels, n, num_classes)
     known = labels.to(dev, torch.long) if label_mode == "known" else None
     lower, upper = (b.to(dev) for b in pixel_box(normalization, shape[0]))
@@ -277,25 +298,25 @@ def invert(
     if config.boxed:
         variables[:scales] = project(variables[:scales], lower, upper)
     optimizer = make_optimizer(config.optimizer, variables, lbfgs_history=config.lbfgs_history)
-    history = torch.full((config.iterations, r_count), float("nan"), device=dev)
+    rows: list[Tensor] = []  # the objective per iteration, (R,) each: grows with the iterations run
     fingerprint = _fingerprint(config, seeds, shape, label_mode, known,
                                targets + [torch.cat([w[k].reshape(-1) for k in names]) for w in at])
     start, seconds_before = 0, 0.0
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if path is not None and path.exists():
-        state = torch.load(path, map_location=dev, weights_only=False)
-        if state.get("fingerprint") != fingerprint:
-            raise LeaklibError(f"checkpoint {str(path)!r} belongs to another attack (config, seeds, labels or "
-                               "observation differ); delete it or choose another checkpoint path")
+        state = _read_checkpoint(path, dev, fingerprint, variables, config.iterations, r_count)
         variables = list(state["variables"])
         optimizer.load_state_dict(state["optimizer"])
         start, seconds_before = int(state["iteration"]), float(state["seconds"])
-        history[:start] = state["history"].to(dev)
-        torch.set_rng_state(state["rng"])
+        rows = list(state["history"].to(dev).unbind(0))
+        torch.set_rng_state(state["rng"].cpu())
+
+    def history_tensor() -> Tensor:
+        return torch.stack(rows) if rows else torch.empty((0, r_count), device=dev)
 
     def save(iteration: int, seconds: float) -> None:
         save_torch({"fingerprint": fingerprint, "variables": variables, "optimizer": optimizer.state_dict(),
-                    "iteration": iteration, "seconds": seconds, "history": history[:iteration].cpu(),
+                    "iteration": iteration, "seconds": seconds, "history": history_tensor()[:iteration].cpu(),
                     "rng": torch.get_rng_state()}, path)
 
     from tqdm.auto import tqdm
@@ -312,7 +333,7 @@ def invert(
                     break
             lr = config.learning_rate(it, used)
             grads, total, _ = evaluate(variables)
-            history[it] = total
+            rows.append(total.detach().clone())
             variables = optimizer.step([v.detach() for v in variables], grads, total, lr)
             if config.boxed:
                 variables[:scales] = project(variables[:scales], lower, upper)
@@ -328,7 +349,7 @@ def invert(
                 callback(done, total)
         _, final_total, final_matching = evaluate(variables, need_grad=False)
     seconds = seconds_before + time.perf_counter() - t0
-    history = history[:done]
+    history = history_tensor()[:done]
     if path is not None and config.checkpoint_every:
         save(done, seconds)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,12 +12,23 @@ from torch import Tensor
 from .config import AttackConfig
 
 
+def _value(loss: float) -> float | None:
+    """A loss for JSON: ``None`` where it is NaN or infinite (a diverged restart); JSON has neither."""
+    return float(loss) if math.isfinite(loss) else None
+
+
+def _number(value: float | None) -> float:
+    """The inverse of :func:`_value`: ``None`` reads back as NaN."""
+    return float("nan") if value is None else float(value)
+
+
 @dataclass
 class AttackResult:
     """The best restart's reconstruction (normalised, like the model's input) and how it was found.
 
     ``loss_history[r][i]`` is restart r's objective (matching + priors) at iteration i;
-    ``restart_losses[r]`` its final matching loss (the criterion for ``best_restart``).
+    ``restart_losses[r]`` its final matching loss (the criterion for ``best_restart``). In :meth:`to_dict`
+    a NaN or infinite loss (a diverged restart) is ``None``.
     """
 
     images: Tensor
@@ -47,17 +59,17 @@ class AttackResult:
         out: dict[str, Any] = {
             "labels": self.labels.tolist(),
             "label_mode": self.label_mode,
-            "loss": self.loss,
+            "loss": _value(self.loss),
             "best_restart": self.best_restart,
-            "restart_losses": list(self.restart_losses),
-            "restart_objectives": list(self.restart_objectives),
+            "restart_losses": [_value(v) for v in self.restart_losses],
+            "restart_objectives": [_value(v) for v in self.restart_objectives],
             "seeds": list(self.seeds),
             "seconds": self.seconds,
             "seconds_per_iteration": self.seconds_per_iteration,
             "iterations": self.iterations,
             "device": self.device,
             "config": self.config.to_dict(),
-            "loss_history": [list(h) for h in self.loss_history],
+            "loss_history": [[_value(v) for v in h] for h in self.loss_history],
             "extra": dict(self.extra),
         }
         if include_images:
@@ -75,9 +87,9 @@ class AttackResult:
             images=torch.tensor(data["images"], dtype=torch.float32),
             labels=torch.tensor(data["labels"], dtype=torch.long),
             config=AttackConfig.from_dict(config),
-            loss_history=[list(h) for h in data["loss_history"]],
-            restart_losses=list(data["restart_losses"]),
-            restart_objectives=list(data["restart_objectives"]),
+            loss_history=[[_number(v) for v in h] for h in data["loss_history"]],
+            restart_losses=[_number(v) for v in data["restart_losses"]],
+            restart_objectives=[_number(v) for v in data["restart_objectives"]],
             best_restart=int(data["best_restart"]),
             seeds=list(data["seeds"]),
             seconds=float(data["seconds"]),

@@ -13,12 +13,34 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..attack import FEDAVG_MODES, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, AttackConfig
-from ..errors import LeaklibError
+from ..errors import LeaklibError, check_positive, check_seed
 from ..io import ensure_writable_dir, save_figure, save_torch, write_json
+from ..locks import locked_command
+
+MAX_THREADS = 256
+
+
+class FedAvgOnly(argparse.Action):
+    """Store an option that only FedAvg uses, and note that it was given (see :func:`refuse_fedavg_only`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.fedavg_only_given = [*getattr(namespace, "fedavg_only_given", []), option_string]
+
+
+def refuse_fedavg_only(args: argparse.Namespace) -> None:
+    """Raise if FedAvg-only options were given with ``--setting fedsgd`` (they would be ignored)."""
+    given = sorted(set(getattr(args, "fedavg_only_given", [])))
+    if args.setting != "fedavg" and given:
+        verb, it = ("applies", "it") if len(given) == 1 else ("apply", "them")
+        raise LeaklibError(f"{', '.join(given)} only {verb} to --setting fedavg (FedSGD would ignore {it}); "
+                           f"drop {it} or add --setting fedavg")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,10 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--trained", action="store_true", help="use the cached trained weights")
     p.add_argument("--checkpoint", default=None, help="load the model's weights from this file")
     p.add_argument("--setting", choices=("fedsgd", "fedavg"), default="fedsgd")
-    p.add_argument("--epochs", type=int, default=1, help="FedAvg: local epochs")
-    p.add_argument("--local-batch", type=int, default=None, help="FedAvg: local batch size (default: all images)")
-    p.add_argument("--local-lr", type=float, default=1e-2, help="FedAvg: local learning rate")
-    p.add_argument("--fedavg-attack", choices=FEDAVG_MODES, default="unroll",
+    p.add_argument("--epochs", type=int, default=1, action=FedAvgOnly, help="FedAvg: local epochs")
+    p.add_argument("--local-batch", type=int, default=None, action=FedAvgOnly,
+                   help="FedAvg: local batch size (default: all images)")
+    p.add_argument("--local-lr", type=float, default=1e-2, action=FedAvgOnly, help="FedAvg: local learning rate")
+    p.add_argument("--fedavg-attack", choices=FEDAVG_MODES, default="unroll", action=FedAvgOnly,
                    help="FedAvg: replay local SGD (unroll) or match the pseudo-gradient (Geng et al.)")
     p.add_argument("--labels", default="known", help="known, joint, or a label rule (see leaklib.labels)")
     p.add_argument("--method", choices=METHODS, default="ig",
@@ -72,17 +95,20 @@ def config_from_args(args: argparse.Namespace) -> AttackConfig:
     return AttackConfig.preset(args.method, **overrides)
 
 
+@locked_command("leaklib attack")  # one run per --out folder at a time
 def run(args: argparse.Namespace) -> int:
     from ..experiments import Experiment, run_experiment
     from ..plots import reconstruction_grid
     from ..runtime import resolve_device
 
+    refuse_fedavg_only(args)
+    check_seed("--seed", args.seed)
+    if args.threads is not None:
+        check_positive("--threads", args.threads, maximum=MAX_THREADS)
+    config = config_from_args(args)  # every attack setting checked (AttackConfig.validate) before anything runs
     out = ensure_writable_dir(args.out)
     if args.threads is not None:
-        if args.threads < 1:
-            raise LeaklibError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    config = config_from_args(args)
     device = resolve_device(args.device)
     exp = Experiment(dataset=args.dataset, indices=tuple(args.indices), model=args.model, trained=args.trained,
                      checkpoint=args.checkpoint, model_seed=args.seed, setting=args.setting, epochs=args.epochs,

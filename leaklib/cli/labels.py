@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import check_seed
+from .attack import FedAvgOnly, refuse_fedavg_only
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -15,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model name (leaklib models list), e.g. resnet20-4")
     p.add_argument("--trained", action="store_true", help="use trained weights (else fresh init per trial)")
     p.add_argument("--setting", default="fedsgd", choices=["fedsgd", "fedavg"])
-    p.add_argument("--epochs", type=int, default=1, help="FedAvg local epochs")
-    p.add_argument("--local-batch", type=int, default=None, help="FedAvg local mini-batch (default: whole batch)")
-    p.add_argument("--local-lr", type=float, default=0.01, help="FedAvg local learning rate")
+    p.add_argument("--epochs", type=int, default=1, action=FedAvgOnly, help="FedAvg local epochs")
+    p.add_argument("--local-batch", type=int, default=None, action=FedAvgOnly,
+                   help="FedAvg local mini-batch (default: whole batch)")
+    p.add_argument("--local-lr", type=float, default=0.01, action=FedAvgOnly, help="FedAvg local learning rate")
     p.add_argument("--batch-size", type=int, default=8, help="K, the client's number of images")
     p.add_argument("--pattern", default="unique", help="unique | random | dup:N (one label N times, rest distinct) | rep:N (K/N labels, N each) | same | counts:{c:n,...}")
     p.add_argument("--trials", type=int, default=10)
@@ -32,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..labels import benchmark
 
+    refuse_fedavg_only(args)
+    check_seed("--seed", args.seed)
     result = benchmark(
         args.dataset, args.model, trained=args.trained, setting=args.setting, epochs=args.epochs,
         local_batch=args.local_batch, local_lr=args.local_lr, batch_size=args.batch_size, pattern=args.pattern,

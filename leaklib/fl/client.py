@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..errors import LeaklibError, check_choice, check_positive
+from ..errors import LeaklibError, check_choice, check_positive, check_seed
 from .observation import FedAvg, FedSGD, Params
 
 BN_MODES = ("eval", "train")
+MAX_LOCAL_EPOCHS = 10_000  # the local schedule (epochs x ceil(n / B) index tensors) is built up front
 
 
 def split_state(model: nn.Module) -> tuple[Params, Params]:
@@ -71,16 +72,59 @@ def parameter_gradient_graph(
     return {n: torch.zeros_like(p) if g is None else g for (n, p), g in zip(leaves.items(), grads)}
 
 
-def check_batch(model: nn.Module, images: Tensor, labels: Tensor, num_classes: int | None = None) -> None:
-    """Fail fast on a batch the model cannot take: empty, count mismatch, labels outside the classes."""
-    if images.ndim != 4 or images.shape[0] == 0:
-        raise LeaklibError(f"images must be a non-empty (N, C, H, W) batch, got shape {tuple(images.shape)}")
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise LeaklibError(f"expected {images.shape[0]} labels (one per image), got shape {tuple(labels.shape)}")
-    if num_classes is None:
-        num_classes = getattr(model, "num_classes", None)
-    if num_classes is not None and (labels.min() < 0 or labels.max() >= num_classes):
+def model_classes(model: nn.Module, params: Params, buffers: Params, shape: tuple[int, ...],
+                  device: torch.device, what: str = "image_shape") -> int:
+    """The number of classes, read from one forward pass of a zero image of ``shape`` (C, H, W) in eval mode.
+
+    A shape the model cannot take (wrong size, channels last) is a LeaklibError naming ``what``.
+    """
+    with torch.no_grad(), bn_mode(model, "eval"):
+        try:
+            zero = torch.zeros(1, *shape, device=device, dtype=next(iter(params.values()), torch.empty(0)).dtype)
+            out = functional_call(model, (params, buffers), (zero,))
+        except RuntimeError as e:
+            hint = ""
+            if len(shape) == 3 and shape[-1] < shape[0]:
+                hint = " (channels last? give (C, H, W) images: x.permute(0, 3, 1, 2))"
+            raise LeaklibError(f"{what} {tuple(shape)} does not fit the model{hint}: {str(e).splitlines()[0]}") from None
+    if out.ndim != 2 or out.shape[0] != 1:
+        raise LeaklibError(f"the model must output (N, classes) logits, got shape {tuple(out.shape)}")
+    return int(out.shape[1])
+
+
+def check_labels(labels: Tensor, n: int, num_classes: int | None) -> None:
+    """Fail fast unless ``labels`` is a 1-D integer tensor of ``n`` class indices in ``0..num_classes - 1``."""
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() \
+            or labels.dtype == torch.bool or labels.ndim != 1:
+        got = (f"dtype {labels.dtype}, shape {tuple(labels.shape)}" if isinstance(labels, Tensor)
+               else type(labels).__name__)
+        raise LeaklibError(f"labels must be a 1-D LongTensor of class indices (one per image), got {got}")
+    if labels.shape[0] != n:
+        raise LeaklibError(f"got {labels.shape[0]} labels for {n} images; expected {n} labels (one per image)")
+    if num_classes is not None and labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
         raise LeaklibError(f"labels must lie in 0..{num_classes - 1}, got {sorted(set(labels.tolist()))}")
+
+
+def check_batch(model: nn.Module, images: Tensor, labels: Tensor, num_classes: int | None = None) -> None:
+    """Fail fast on a batch the model cannot take: not (N, C, H, W) floats of the model's dtype and device,
+    a size the model does not take, a count mismatch, labels that are not class indices of the model."""
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[0] == 0:
+        got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise LeaklibError(f"images must be a non-empty (N, C, H, W) batch, got shape {got}")
+    if not images.is_floating_point():
+        raise LeaklibError(f"images must be floating point (normalised pixels), got dtype {images.dtype}; "
+                           "convert with x.float() / 255 and normalise")
+    params, buffers = split_state(model)
+    ref = next(iter(params.values()), None)
+    if ref is not None and images.dtype != ref.dtype:
+        raise LeaklibError(f"images have dtype {images.dtype} but the model's weights {ref.dtype}; "
+                           f"convert with x.to({ref.dtype})")
+    if ref is not None and images.device != ref.device:
+        raise LeaklibError(f"images are on {images.device} but the model on {ref.device}; move one of them")
+    classes = model_classes(model, params, buffers, tuple(images.shape[1:]), images.device, "images of shape")
+    if num_classes is None:
+        num_classes = getattr(model, "num_classes", None) or classes
+    check_labels(labels, images.shape[0], num_classes)
 
 
 def fedsgd_update(model: nn.Module, images: Tensor, labels: Tensor, *, bn: str = "eval",
@@ -90,11 +134,12 @@ def fedsgd_update(model: nn.Module, images: Tensor, labels: Tensor, *, bn: str =
     ``keep_weights`` stores a copy of those weights in the observation (for attacks that match updates
     computed at different global models, e.g. successive rounds).
     """
+    check_choice("batch-norm mode", bn, BN_MODES)
     check_batch(model, images, labels)
     params, buffers = split_state(model)
     buffers = {k: v.clone() for k, v in buffers.items()}
     with bn_mode(model, bn):
-        grad = parameter_gradient(model, params, buffers, images, labels)
+        grad = parameter_gradient(model, params, buffers, images, labels.long())
     return FedSGD(gradient={k: g.detach() for k, g in grad.items()}, num_images=images.shape[0],
                   weights=_copy(params) if keep_weights else None)
 
@@ -153,19 +198,22 @@ def fedavg_update(
 
     ``keep_weights`` stores a copy of w_0 in the observation (see :func:`fedsgd_update`).
     """
+    check_choice("batch-norm mode", bn, BN_MODES)
+    check_positive("epochs", epochs, maximum=MAX_LOCAL_EPOCHS)
+    check_positive("lr", lr, integer=False)
+    if shuffle_seed is not None:
+        check_seed("shuffle_seed", shuffle_seed)
     check_batch(model, images, labels)
     n = images.shape[0]
     batch_size = n if batch_size is None else batch_size
-    check_positive("epochs", epochs)
     check_positive("batch_size", batch_size)
-    check_positive("lr", lr, integer=False)
     if batch_size > n:
         raise LeaklibError(f"local batch size {batch_size} is larger than the client's {n} images")
     params, buffers = split_state(model)
     buffers = {k: v.clone() for k, v in buffers.items()}
     with bn_mode(model, bn), torch.no_grad():
         final = local_sgd(
-            model, params, buffers, images, labels,
+            model, params, buffers, images, labels.long(),
             epochs=epochs, batch_size=batch_size, lr=lr, shuffle_seed=shuffle_seed,
         )
     update = {k: (final[k] - params[k]).detach() for k in params}

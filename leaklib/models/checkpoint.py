@@ -1,6 +1,7 @@
 """Trained weights on disk: where ``leaklib train`` caches them, and safe loading of checkpoints.
 
-Files are read with ``torch.load(weights_only=True)`` only, so a checkpoint can never run code when loaded.
+Files are read with ``torch.load(weights_only=True)`` only (:func:`leaklib.io.read_torch`), so a checkpoint can
+never run code when loaded, and weights holding NaN or inf are refused.
 A leaklib weight file is a dict ``{"format": "leaklib-model", "state_dict": ..., "meta": {...}}``; a bare
 ``state_dict`` (e.g. from ``torch.save(model.state_dict(), path)``) is accepted too.
 """
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import LeaklibError
-from ..io import save_torch
+from ..io import read_torch, save_torch  # read_torch: the one safe torch.load (also imported from here)
 
 FORMAT = "leaklib-model"
 DEFAULT_TRAIN_EPOCHS = 120  # the schedule length used for the trained CIFAR models of Inverting Gradients
@@ -60,23 +61,6 @@ def save_trained(model: nn.Module, path: str | os.PathLike, meta: dict[str, Any]
     return save_torch({"format": FORMAT, "state_dict": state, "meta": meta}, path)
 
 
-def read_torch(path: str | os.PathLike) -> Any:
-    """``torch.load(path, weights_only=True)`` with a one-line LeaklibError for every failure."""
-    path = Path(path)
-    if not path.is_file():
-        raise LeaklibError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, bad magic, a pickled object that is not plain tensors/containers
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
-        first = next((ln for ln in lines if "Unsupported global" in ln or "Unpickler error" in ln), lines[0])
-        first = first.split(". Please")[0]  # not the hint to allow-list globals
-        raise LeaklibError(
-            f"checkpoint {str(path)!r} cannot be read as plain tensors (truncated, corrupt, or not a "
-            f"weights file): {first[:200]}"
-        ) from None
-
-
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Read a weight file: returns ``(state_dict, meta)`` (``meta`` is empty for a bare state dict)."""
     obj = read_torch(path)
@@ -89,6 +73,12 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
         raise LeaklibError(
             f"checkpoint {str(path)!r} is not a state dict (a dict of parameter names to tensors), "
             f"got {type(obj).__name__}"
+        )
+    bad = [k for k, v in obj.items() if (v.is_floating_point() or v.is_complex()) and not torch.isfinite(v).all()]
+    if bad:
+        raise LeaklibError(
+            f"checkpoint {str(path)!r} holds NaN or inf weights in {len(bad)} tensors (e.g. {bad[0]}), as a "
+            "diverged training run leaves; retrain (e.g. with a smaller --lr) or use another file"
         )
     return obj, meta
 
