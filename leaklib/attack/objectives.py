@@ -3,6 +3,15 @@
 Each observation's tensors are flattened and concatenated once into one vector, in the model's
 parameter order, so that the objective is one fused reduction rather than a Python loop over layers.
 Per-layer weights become one per-element weight vector of the same length.
+
+The attack takes the distance's gradient in the simulated update ``g`` in closed form
+(:func:`distance_and_grad`) as ``dd/dg = scale * direction``: the direction takes one pass over the D
+entries and is back-propagated into the images in one pass (``grad_outputs``); the caller applies the
+per-restart scale to the (much smaller) image gradient, instead of autograd building nodes for products
+and sums over the D parameters. With ``A = <g, w t>``, ``G = |g|_w``, ``T = |t|_w``:
+
+- cosine: ``d = 1 - A / (G T)``, ``dd/dg = (1 / G) * (A / (G^2 T) * w g - w t / T)`` (scale ``1 / G``);
+- euclidean: ``d = <g - t, w (g - t)>``, ``dd/dg = 2 w (g - t)`` (scale 1).
 """
 
 from __future__ import annotations
@@ -51,9 +60,6 @@ def euclidean_distance(g: Tensor, target: Tensor, weights: Tensor | None = None)
     return diff @ diff if weights is None else (diff * weights) @ diff
 
 
-OBJECTIVE_FUNCTIONS = {"cosine": cosine_distance, "euclidean": euclidean_distance}
-
-
 def target_norm(target: Tensor, weights: Tensor | None = None) -> Tensor:
     """``|t|_w``, the target's (weighted) norm: constant during an attack, so computed once."""
     return (target @ (target if weights is None else target * weights)).sqrt()
@@ -79,13 +85,8 @@ class MatchTarget:
 def distance_and_grad(objective: str, g: Tensor, target: MatchTarget) -> tuple[Tensor, Tensor, Tensor]:
     """Per-restart distance of ``g`` (R, D) to the target and its gradient in ``g``, in closed form.
 
-    Returns ``(value, direction, scale)`` with ``dd/dg = scale[:, None] * direction``: the direction takes
-    one pass over the D entries, and the caller applies the per-restart scale to the (much smaller)
-    image gradient instead. The attack back-propagates the direction into the images in one pass
-    (``grad_outputs``), instead of building autograd nodes for products and sums over the D parameters.
-    cosine: ``d = 1 - A / (G T)`` with ``A = <g, w t>``, ``G = |g|_w``, ``T = |t|_w``, so
-    ``dd/dg = (1 / G) * (A / (G^2 T) * w g - w t / T)``; euclidean: ``d = <g - t, w (g - t)>``,
-    ``dd/dg = 2 w (g - t)`` (scale 1).
+    Returns ``(value, direction, scale)`` with ``dd/dg = scale[:, None] * direction``; cosine:
+    ``dd/dg = (1 / G) * (A / (G^2 T) * w g - w t / T)`` (derivation in the module docstring).
     """
     g = g.detach()
     w = target.weights

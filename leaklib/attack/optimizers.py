@@ -36,7 +36,7 @@ class BatchedAdam:
             grads = torch._foreach_sign(grads)
         b1, b2 = self.betas
         self.t += 1
-        torch._foreach_lerp_(self.m, grads, 1 - b1)
+        torch._foreach_lerp_(self.m, grads, 1 - b1)  # m <- b1 m + (1 - b1) g, as one fused op
         torch._foreach_mul_(self.v, b2)
         torch._foreach_addcmul_(self.v, grads, grads, value=1 - b2)
         bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
