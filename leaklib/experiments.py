@@ -19,24 +19,20 @@ from torch import Tensor, nn
 from .attack import AttackConfig, AttackResult, invert
 from .data import Batch, ImageDataset, load_dataset, make_batch
 from .errors import LeaklibError, check_choice, check_positive
-from .fl import Observation, fedavg_update, fedsgd_update
+from .fl import SETTINGS, Observation, fedavg_update, fedsgd_update
 from .metrics import batch_metrics
 from .models import build
 from .runtime import provenance, resolve_device
-
-SETTINGS = ("fedsgd", "fedavg")
-LABEL_MODES = ("known", "joint", "<rule from leaklib.labels.list_rules()>")
 
 
 @dataclass(frozen=True)
 class Experiment:
     """What the client holds and does, and what the attacker knows about labels (all plain values).
 
-    The batch is ``indices`` of ``dataset``, or ``batch_size`` images drawn with ``pattern`` (see
-    :func:`leaklib.data.make_batch`). ``setting`` fedsgd shares one gradient; fedavg runs ``epochs`` local
-    epochs of SGD (batch ``local_batch``, default all images; lr ``local_lr``). ``labels`` is ``known``,
-    ``joint`` (optimised with the images, DLG) or a label rule's name. ``wrong_labels`` replaces that many
-    of the labels given to the attack by another class (Geng et al., RQ2).
+    The batch is ``indices`` of ``dataset``, or ``batch_size`` images drawn with ``pattern`` (``make_batch``).
+    ``setting`` fedsgd shares one gradient; fedavg runs ``epochs`` local epochs of SGD (batch ``local_batch``,
+    default all images; lr ``local_lr``). ``labels``: ``known``, ``joint`` (optimised with the images, DLG) or
+    a label rule's name; ``wrong_labels`` replaces that many by another class (Geng et al., RQ2).
     """
 
     dataset: str = "cifar10-sample"

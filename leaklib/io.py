@@ -87,7 +87,7 @@ def _jsonable(obj: Any, where: str = "") -> Any:
     if hasattr(obj, "tolist"):  # torch.Tensor, numpy array or scalar
         return _jsonable(obj.tolist(), where)
     if isinstance(obj, float) and not math.isfinite(obj):
-        if obj != obj:  # NaN is not JSON
+        if math.isnan(obj):  # NaN is not JSON
             return None
         raise _NonFinite(f"{where or 'the value'} is {obj}")
     return obj

@@ -38,15 +38,16 @@ from pathlib import Path
 from typing import Any
 
 from . import progress
-from .errors import LeaklibError, check_choice, check_positive, unknown
+from .errors import SEED_LIMIT, LeaklibError, check_choice, check_positive, check_seed, unknown
 from .io import ensure_writable_dir, write_json
+from .profiles import PROFILE_NAMES, type_ok
 from .references import NOT_REPRODUCED, PASS, ClaimsFailed, gallery_problems, unreadable_metrics_line, write_gallery
 from .runtime import DEVICES, resolve_device
 
-PROFILES = ("smoke", "quick", "paper")
 KERNEL_NAME = "python3"
 CPU_CAPABILITIES = ("default", "avx2", "avx512")  # values of ATEN_CPU_CAPABILITY (torch's SIMD kernels)
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_(.+)\.ipynb$")
+NOTEBOOK_SEED_LIMIT = SEED_LIMIT // 1000  # a notebook's trial seeds are 1000 * seed + k
 DEFAULT_THREADS = 2  # the stored references were measured with 2 threads; another count gives other numbers
 
 
@@ -116,7 +117,7 @@ def data_needs(profiles: Sequence[str], notebooks_dir: str | os.PathLike = "note
     """dataset -> the notebooks that use it under any of ``profiles``."""
     needs: dict[str, list[str]] = {}
     for profile in profiles:
-        check_choice("profile", profile, PROFILES)
+        check_choice("profile", profile, PROFILE_NAMES)
         for nb in find_notebooks(notebooks_dir):
             for name in sorted(notebook_datasets(nb, profile)):
                 users = needs.setdefault(name, [])
@@ -157,20 +158,6 @@ def notebook_parameters(path: str | os.PathLike) -> dict[str, Any]:
     return defaults
 
 
-def _type_ok(value: Any, default: Any) -> bool:
-    if default is ... or default is None:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    return isinstance(value, type(default))
-
-
 def validate_parameters(path: Path, parameters: Mapping[str, Any]) -> None:
     """Raise unless every parameter is declared in the notebook's parameters cell with a matching type."""
     defaults = notebook_parameters(path)
@@ -178,7 +165,7 @@ def validate_parameters(path: Path, parameters: Mapping[str, Any]) -> None:
         if name not in defaults:
             valid = ", ".join(defaults) or "(none: the notebook has no parameters cell)"
             raise LeaklibError(f"notebook {path.stem} has no parameter {name!r}; its parameters: {valid}")
-        if not _type_ok(value, defaults[name]):
+        if not type_ok(value, defaults[name]):
             raise LeaklibError(
                 f"parameter {name!r} of notebook {path.stem} must be a {type(defaults[name]).__name__} "
                 f"like its default {defaults[name]!r}, got {value!r} ({type(value).__name__})"
@@ -349,7 +336,7 @@ def _kernel_settings(threads: int, progress_file: Path) -> Iterator[None]:
 def profile_dir(root: str | os.PathLike, profile: str) -> Path:
     """Where a profile's figures (or executed copies) go under ``root``: the default profile (quick) writes
     ``root/`` itself, the others ``root/<profile>/``, so a smoke or paper run never overwrites the quick one."""
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, PROFILE_NAMES)
     return Path(root) if profile == "quick" else Path(root) / profile
 
 
@@ -365,6 +352,8 @@ def _plan(selected: Sequence[Path], user: Mapping[str, Any], runner: Mapping[str
     from .profiles import PROFILES as KNOBS
     from .profiles import settings
 
+    if "seed" in user:  # notebooks derive trial seeds as 1000 * seed + k, which must stay in numpy's range
+        check_seed("seed", user["seed"], limit=NOTEBOOK_SEED_LIMIT)
     plans = []
     for nb in selected:
         validate_parameters(nb, user)
@@ -412,7 +401,7 @@ def run_notebooks(
     """
     from .locks import hold_lock
 
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, PROFILE_NAMES)
     check_choice("device", device, DEVICES)
     check_positive("threads", threads)
     resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
@@ -587,7 +576,7 @@ def widen_for_cpus(
     (:func:`leaklib.references.widen_reference`): what another machine's float rounding moves."""
     from .references import widen_reference
 
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, PROFILE_NAMES)
     for cpu in cpus:
         check_choice("CPU capability", cpu, CPU_CAPABILITIES)
     notebooks_dir = Path(notebooks_dir).resolve()

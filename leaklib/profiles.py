@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import LeaklibError, check_choice
 
-PROFILE_NAMES = ("smoke", "quick", "paper")
+PROFILE_NAMES = ("smoke", "quick", "paper")  # the profiles, here only (leaklib.notebooks imports them)
 
 # notebook -> {"smoke": {...}, "quick": {...}, "paper": {...}, "paper_needs": "..."}
 # Every profile of a notebook names the same knobs.
@@ -127,8 +127,13 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _type_ok(value: Any, default: Any) -> bool:
-    if default is None:
+def type_ok(value: Any, default: Any) -> bool:
+    """Whether ``value`` may replace ``default`` (a knob's or a notebook parameter's): the same kind of value.
+
+    An int may stand for a float, a tuple for a list, never a bool for a number; ``None`` or ``...``
+    (a default that is not a literal) accepts anything.
+    """
+    if default is ... or default is None:
         return True
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
@@ -153,7 +158,7 @@ def settings(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
             continue
         if name not in values:
             raise LeaklibError(f"notebook {notebook} has no knob {name!r}; its knobs: {', '.join(sorted(values))}")
-        if not _type_ok(value, values[name]):
+        if not type_ok(value, values[name]):
             raise LeaklibError(
                 f"knob {name!r} of {notebook} must be a {type(values[name]).__name__} like "
                 f"{values[name]!r}, got {value!r} ({type(value).__name__})"

@@ -65,11 +65,6 @@ def trial_key(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:KEY_LENGTH]
 
 
-def record_path(out_dir: str | os.PathLike, params: Mapping[str, Any]) -> Path:
-    """Where the record of this trial lives: ``<out_dir>/trials/<key>.json``."""
-    return Path(out_dir) / "trials" / f"{trial_key(params)}.json"
-
-
 RECORD_FIELDS = ("key", "params", "result", "seconds", "finished")  # what run_sweep writes into every record
 
 

@@ -1,4 +1,4 @@
-"""leaklib.bench: ratio arithmetic, the summary/table/JSON structure, the no-breaching path (no timing asserted)."""
+"""leaklib.benchmarks: ratio arithmetic, the summary/table/JSON structure, the no-breaching path (no timing asserted)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import math
 
 import pytest
 
-from leaklib import bench
-from leaklib.bench import RunRecord, difference, ratio, summarize, summarize_case, table, time_to_reach
+from leaklib.benchmarks import breaching_adapter, runner
+from leaklib.benchmarks.phases import PHASES
+from leaklib.benchmarks.problem import RunRecord
+from leaklib.benchmarks.report import difference, ratio, summarize, summarize_case, table, time_to_reach
 from leaklib.cli import main
 from leaklib.errors import LeaklibError
 
@@ -94,24 +96,24 @@ def test_leaklib_alone_summary_has_no_ratios():
 
 def test_bad_input_is_one_line_error(tmp_path):
     with pytest.raises(LeaklibError, match="unknown benchmark case"):
-        bench.run_benchmark(["nope"], {"nope": [1]})
+        runner.run_benchmark(["nope"], {"nope": [1]})
     assert main(["bench", "--cases", "single", "--iterations", "0", "--out", str(tmp_path)]) == 2
 
 
 def test_no_breaching_detected(monkeypatch):
-    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None)
-    assert bench.breaching_available() is None
+    monkeypatch.setattr(breaching_adapter.importlib.util, "find_spec", lambda name: None)
+    assert breaching_adapter.breaching_available() is None
 
 
 def test_matmul_peak_is_positive():
-    peak = bench.matmul_peak(size=64, repeats=2)
+    peak = runner.matmul_peak(size=64, repeats=2)
     assert peak["best_gflops"] > 0 and math.isfinite(peak["median_gflops"])
 
 
 def test_leaklib_alone_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch):
     """The whole command without breaching: table printed, bench.json with runs, curves and summary."""
-    monkeypatch.setattr(bench, "breaching_available", lambda: None)
-    monkeypatch.setattr(bench, "PEAK_SIZE", 128)
+    monkeypatch.setattr(runner, "breaching_available", lambda: None)
+    monkeypatch.setattr(runner, "PEAK_SIZE", 128)
     code = main(["bench", "--cases", "single,restarts8", "--iterations", "2,3", "--repeats", "1", "--every", "1",
                  "--model", "lenet-zhu", "--out", str(tmp_path)])
     assert code == 0
@@ -120,10 +122,9 @@ def test_leaklib_alone_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch):
     single = record["cases"]["single"]
     assert [r["iterations"] for r in single["runs"]] == [2, 3]  # no time-budget run without breaching
     assert all(r["library"] == "leaklib" and r["curve"][-1][2] == r["psnr"] for r in single["runs"])
-    expected = [1, 2, 3, 3] if bench._supports_monitoring() else [3]  # an engine without monitor: final only
-    assert [row[1] for row in single["runs"][1]["curve"]] == expected
+    assert [row[1] for row in single["runs"][1]["curve"]] == [1, 2, 3, 3]  # every iteration, then the final image
     assert single["flops_per_iteration"]["leaklib"] > 0
     eight = record["cases"]["restarts8"]["flops_per_iteration"]["leaklib"]  # the same work per restart, x8
     assert eight == pytest.approx(8 * single["flops_per_iteration"]["leaklib"], rel=1e-6)
-    assert set(record["profile"]["seconds"]) == set(bench.PHASES)
+    assert set(record["profile"]["seconds"]) == set(PHASES)
     assert "not importable" in record["table"] and "PSNR dB @ 3 it" in record["table"]

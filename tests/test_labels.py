@@ -248,3 +248,26 @@ def test_ilrg_refined_does_not_drift_when_every_class_is_present():
             pred = recover_labels(rule, model, obs, len(labels))
             err[rule] += int((torch.bincount(pred, minlength=C5) - true).abs().sum())
     assert err["ilrg-refined"] <= err["ilrg"], err
+
+
+def test_registry_names_every_rule_by_provenance():
+    """Every name keeps working: the published rules from rules.py, leaklib's own from their modules."""
+    from leaklib.labels import RULES, bias_rule, ilrg_refined_rule, peel_rule, registry, rules
+
+    assert list_rules() == ["idlg", "analytic", "yin", "llg", "geng", "bias", "ilrg", "ilrg-refined", "peel",
+                            "oracle", "best"]
+    for name in ("idlg", "analytic", "yin", "llg", "geng", "ilrg"):
+        assert RULES[name] is getattr(rules, name)
+    assert RULES["bias"] is bias_rule.bias and RULES["ilrg-refined"] is ilrg_refined_rule.ilrg_refined
+    assert RULES["peel"] is peel_rule.peel and RULES["oracle"] is registry.oracle
+    assert registry.resolve_rule("best") == "peel"
+
+
+def test_image_shape_of_prefers_the_given_shape_then_the_models():
+    from leaklib.labels.head import image_shape_of
+
+    model = zero_linear_model()
+    assert image_shape_of(model, None) is None
+    model.image_shape = (3, 8, 8)
+    assert image_shape_of(model, None) == (3, 8, 8)
+    assert image_shape_of(model, [1, 4, 6]) == (1, 4, 6)

@@ -178,3 +178,18 @@ def test_a_reference_records_its_versions_and_a_run_with_others_is_warned(tmp_pa
     assert f"versions differ from the reference's (torch 0.0.1 -> {ref['versions']['torch']})" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "figures" / "01_x" / "metrics.json").read_text())
     assert "torch 0.0.1" in metrics["version_warning"]
+
+
+def test_a_notebook_seed_beyond_numpys_range_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(LeaklibError, match="seed must lie in 0..4294966"):
+        run_notebooks(only=["02"], parameters={"seed": 2**70}, notebooks_dir=ROOT / "notebooks",
+                      figures_dir=tmp_path / "figures", executed_dir=tmp_path / "executed")
+    assert not (tmp_path / "executed").exists()
+
+
+def test_a_data_root_that_is_a_file_is_named_as_such(tmp_path):
+    from leaklib.data import load_dataset
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(LeaklibError, match="is a file, not a folder"):
+        load_dataset("cifar10", tmp_path / "file")

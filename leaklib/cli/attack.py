@@ -12,6 +12,7 @@ seed and versions), DIR/reconstruction.png (ground truth over reconstruction) an
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import torch
 
 from ..attack import FEDAVG_MODES, INITS, LR_SCHEDULES, METHODS, OPTIMIZERS, AttackConfig
 from ..errors import LeaklibError, check_positive, check_seed
+from ..experiments import Experiment
+from ..fl import BN_MODES, SETTINGS
 from ..io import ensure_writable_dir, save_figure, save_torch, write_json
 from ..locks import locked_command
 
@@ -43,61 +46,83 @@ def refuse_fedavg_only(args: argparse.Namespace) -> None:
                            f"drop {it} or add --setting fedavg")
 
 
+# Each flag below defaults to None, "not given": a setting has one default, in AttackConfig.preset(--method)
+# or in Experiment, and a flag changes it only when it is on the command line.
+CONFIG_FLAGS = {  # argparse dest -> the AttackConfig field it sets
+    "iterations": "iterations", "restarts": "restarts", "tv": "tv", "lr": "lr", "lr_schedule": "lr_schedule",
+    "scales": "scales", "optimizer": "optimizer", "init": "init", "bn_prior": "bn_prior", "model_mode": "bn_mode",
+    "fedavg_attack": "fedavg", "checkpoint_every": "checkpoint_every",
+}
+EXPERIMENT_FLAGS = ("dataset", "indices", "model", "checkpoint", "setting", "epochs", "local_batch", "local_lr",
+                    "labels")  # argparse dest = the Experiment field it sets
+
+
+def _preset_default(field: str) -> str:
+    """``default: the method's: ig 24000, ig-fast 24000, dlg 6000`` (for ``field="iterations"``), for a help text."""
+    return "default: the method's: " + ", ".join(f"{m} {getattr(AttackConfig.preset(m), field)}" for m in METHODS)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("attack", help="gradient inversion of a simulated client's update",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="cifar10-sample", help="dataset name (see: leaklib data list)")
-    p.add_argument("--indices", type=int, nargs="+", default=[0], help="dataset indices forming the client's batch")
-    p.add_argument("--model", default="resnet20-4", help="model name (see: leaklib models list)")
+    e = Experiment
+    p.add_argument("--dataset", help=f"dataset name (see: leaklib data list; default {e.dataset})")
+    p.add_argument("--indices", type=int, nargs="+",
+                   help=f"dataset indices forming the client's batch (default {' '.join(map(str, e.indices))})")
+    p.add_argument("--model", help=f"model name (see: leaklib models list; default {e.model})")
     p.add_argument("--trained", action="store_true", help="use the cached trained weights")
-    p.add_argument("--checkpoint", default=None, help="load the model's weights from this file")
-    p.add_argument("--setting", choices=("fedsgd", "fedavg"), default="fedsgd")
-    p.add_argument("--epochs", type=int, default=1, action=FedAvgOnly, help="FedAvg: local epochs")
-    p.add_argument("--local-batch", type=int, default=None, action=FedAvgOnly,
-                   help="FedAvg: local batch size (default: all images)")
-    p.add_argument("--local-lr", type=float, default=1e-2, action=FedAvgOnly, help="FedAvg: local learning rate")
-    p.add_argument("--fedavg-attack", choices=FEDAVG_MODES, default="unroll", action=FedAvgOnly,
-                   help="FedAvg: replay local SGD (unroll) or match the pseudo-gradient (Geng et al.)")
-    p.add_argument("--labels", default="known", help="known, joint, or a label rule (see leaklib.labels)")
+    p.add_argument("--checkpoint", help="load the model's weights from this file")
+    p.add_argument("--setting", choices=SETTINGS, help=f"default {e.setting}")
+    p.add_argument("--epochs", type=int, action=FedAvgOnly, help=f"FedAvg: local epochs (default {e.epochs})")
+    p.add_argument("--local-batch", type=int, action=FedAvgOnly, help="FedAvg: local batch size (default: all images)")
+    p.add_argument("--local-lr", type=float, action=FedAvgOnly, help=f"FedAvg: local learning rate (default {e.local_lr})")
+    p.add_argument("--fedavg-attack", choices=FEDAVG_MODES, action=FedAvgOnly,
+                   help="FedAvg: replay local SGD (unroll) or match the pseudo-gradient (Geng et al.); "
+                        + _preset_default("fedavg"))
+    p.add_argument("--labels", help=f"known, joint, or a label rule (see leaklib.labels; default {e.labels})")
     p.add_argument("--method", choices=METHODS, default="ig",
                    help="ig: Inverting Gradients as published; ig-fast: with leaklib's measured short-budget "
                         "settings (AttackConfig.preset); dlg: DLG/L-BFGS")
-    p.add_argument("--iterations", type=int, default=None, help="default: the method's (ig, ig-fast 24000; dlg 6000)")
-    p.add_argument("--restarts", type=int, default=1)
-    p.add_argument("--tv", type=float, default=None, help="total-variation weight (default: the method's)")
-    p.add_argument("--lr", type=float, default=None, help="step size (default: the method's)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
-                   help="step decays at the milestones or cosine (default: the method's)")
-    p.add_argument("--scales", type=int, default=None,
-                   help="optimise the images as a sum of this many resolution levels (default: the method's)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="override the method's optimiser")
-    p.add_argument("--init", choices=INITS, default=None, help="dummy images' start (default: the method's)")
-    p.add_argument("--bn-prior", type=float, default=0.0, help="batch-norm statistics prior weight")
-    p.add_argument("--model-mode", choices=("eval", "train"), default="eval",
-                   help="batch norm on running (eval) or batch (train) statistics, for client and attacker")
+    p.add_argument("--iterations", type=int, help=_preset_default("iterations"))
+    p.add_argument("--restarts", type=int, help=_preset_default("restarts"))
+    p.add_argument("--tv", type=float, help="total-variation weight; " + _preset_default("tv"))
+    p.add_argument("--lr", type=float, help="step size; " + _preset_default("lr"))
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="step decays at the milestones or cosine; " + _preset_default("lr_schedule"))
+    p.add_argument("--scales", type=int,
+                   help="optimise the images as a sum of this many resolution levels; " + _preset_default("scales"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=_preset_default("optimizer"))
+    p.add_argument("--init", choices=INITS, help="dummy images' start; " + _preset_default("init"))
+    p.add_argument("--bn-prior", type=float, help="batch-norm statistics prior weight; " + _preset_default("bn_prior"))
+    p.add_argument("--model-mode", choices=BN_MODES,
+                   help="batch norm on running (eval) or batch (train) statistics, for client and attacker; "
+                        + _preset_default("bn_mode"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (1 is fastest on a machine shared with other jobs)")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="save DIR/attack.pt every N iterations")
+    p.add_argument("--checkpoint-every", type=int, help="save DIR/attack.pt every N iterations (default: never)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace) -> AttackConfig:
-    """The AttackConfig asked for: the method's preset with the given overrides."""
-    overrides = {"restarts": args.restarts, "bn_prior": args.bn_prior, "bn_mode": args.model_mode,
-                 "fedavg": args.fedavg_attack, "checkpoint_every": args.checkpoint_every}
-    for key in ("iterations", "tv", "lr", "lr_schedule", "scales", "optimizer", "init"):
-        if getattr(args, key) is not None:
-            overrides[key] = getattr(args, key)
-    return AttackConfig.preset(args.method, **overrides)
+    """The AttackConfig asked for: the method's preset with the flags that were given."""
+    given = {field: getattr(args, dest) for dest, field in CONFIG_FLAGS.items() if getattr(args, dest) is not None}
+    return AttackConfig.preset(args.method, **given)
+
+
+def experiment_from_args(args: argparse.Namespace, config: AttackConfig) -> Experiment:
+    """The Experiment asked for: its defaults with the flags that were given; the client's batch norm is the
+    attacker's (``--model-mode``, else the preset's)."""
+    given = {name: getattr(args, name) for name in EXPERIMENT_FLAGS if getattr(args, name) is not None}
+    return Experiment(**given, trained=args.trained, model_seed=args.seed, client_bn=config.bn_mode)
 
 
 @locked_command("leaklib attack")  # one run per --out folder at a time
 def run(args: argparse.Namespace) -> int:
-    from ..experiments import Experiment, run_experiment
+    from ..experiments import run_experiment
     from ..plots import reconstruction_grid
     from ..runtime import resolve_device
 
@@ -110,20 +135,17 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    exp = Experiment(dataset=args.dataset, indices=tuple(args.indices), model=args.model, trained=args.trained,
-                     checkpoint=args.checkpoint, model_seed=args.seed, setting=args.setting, epochs=args.epochs,
-                     local_batch=args.local_batch, local_lr=args.local_lr, client_bn=args.model_mode,
-                     labels=args.labels)
-    done = run_experiment(exp, config, device=device, seed=args.seed, progress=not args.quiet,
-                          checkpoint_path=Path(out) / "attack.pt" if args.checkpoint_every else None)
-    record, batch = done.record, done.batch
+    exp = experiment_from_args(args, config)
+    result = run_experiment(exp, config, device=device, seed=args.seed, progress=not args.quiet,
+                            checkpoint_path=Path(out) / "attack.pt" if config.checkpoint_every else None)
+    record, batch = result.record, result.batch
     write_json(Path(out) / "result.json", record)
-    save_torch({"images": done.attack.images, "labels": done.attack.labels, "true_images": batch.images,
+    save_torch({"images": result.attack.images, "labels": result.attack.labels, "true_images": batch.images,
                 "true_labels": batch.labels, "permutation": [p["recon_index"] for p in record["per_image"]]},
                Path(out) / "reconstruction.pt")
-    fig = reconstruction_grid(batch.images01, done.recon01, psnrs=[p["psnr"] for p in record["per_image"]],
-                              labels=batch.labels.tolist(), class_names=done.classes,
-                              title=f"{args.method} on {args.model} ({args.setting}, labels {args.labels})")
+    fig = reconstruction_grid(batch.images01, result.recon01, psnrs=[p["psnr"] for p in record["per_image"]],
+                              labels=batch.labels.tolist(), class_names=result.classes,
+                              title=f"{config.method} on {exp.model} ({exp.setting}, labels {exp.labels})")
     save_figure(fig, Path(out) / "reconstruction.png")
     import matplotlib.pyplot as plt
 
@@ -131,7 +153,6 @@ def run(args: argparse.Namespace) -> int:
     psnrs = " ".join(f"{p['psnr']:.2f}" for p in record["per_image"])
     print(f"PSNR {record['psnr']:.2f} dB (per image: {psnrs}), SSIM {record['ssim']:.3f}, "
           f"label accuracy {record['label_accuracy']}, {record['seconds']:.1f} s -> {out}/result.json")
-    if not all(v == v for v in done.attack.restart_losses):
+    if any(math.isnan(v) for v in result.attack.restart_losses):
         raise LeaklibError("every restart diverged (NaN loss); try a smaller --lr or another --init")
     return 0
-

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..bench import DEFAULT_METHOD
+from ..benchmarks.problem import CASES
+from ..benchmarks.runner import DEFAULT_METHOD
 from ..errors import LeaklibError
 
 DEFAULT_ITERATIONS = {"single": "500,2000", "batch4": "500", "restarts8": "500", "fedavg5": "500"}
@@ -23,8 +24,7 @@ DEFAULT_ITERATIONS = {"single": "500,2000", "batch4": "500", "restarts8": "500",
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="benchmark leaklib's attack against breaching's",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cases", default="single,batch4,restarts8,fedavg5",
-                   help="comma-separated cases: single, batch4, restarts8, fedavg5")
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated cases: {', '.join(CASES)}")
     p.add_argument("--iterations", default=None,
                    help="comma-separated iteration budgets for every case (default: single 500,2000; others 500)")
     p.add_argument("--repeats", type=int, default=3, help="repeats per case (libraries interleaved)")
@@ -50,7 +50,8 @@ def _ints(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import run_benchmark, table
+    from ..benchmarks.report import table
+    from ..benchmarks.runner import run_benchmark
     from ..io import ensure_writable_dir, write_json
 
     out = ensure_writable_dir(args.out)

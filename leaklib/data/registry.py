@@ -75,6 +75,8 @@ def load_dataset(
         return samples.load_sample(name, image_size=image_size, resize=resize)
     base = data_root(root)
     allow = download_allowed(download)
+    if base.exists() and not base.is_dir():
+        raise LeaklibError(f"data root {str(base)!r} is a file, not a folder; pass a folder (--root / LEAKLIB_DATA)")
     if name in ("cifar10", "cifar100", "imagenet") and not base.is_dir() and not (allow and name != "imagenet"):
         raise LeaklibError(
             f"data root {str(base)!r} does not exist; pass an existing root (--root / LEAKLIB_DATA) "

@@ -1,6 +1,6 @@
 """Helpers for notebooks 01, 06 and 07: Geng et al. (2021)'s label findings and several updates of one batch.
 
-- :func:`label_rows` flattens a :func:`leaklib.labels.benchmark.benchmark` table into one row per rule
+- :func:`label_rows` flattens a :func:`leaklib.labels.label_accuracy_table` table into one row per rule
   (notebook 01: label accuracy as labels repeat, Sec. 5).
 - :func:`local_updates` gives several FedAvg updates of the *same* batch (Geng et al., RQ3): at successive
   global models (``vary="rounds"``: the server applies update i to get the weights of update i+1, and each
@@ -28,9 +28,9 @@ VARY = ("rounds", "lr", "shuffle")
 
 
 def label_rows(table: Mapping[str, Any], **tags: Any) -> list[dict[str, Any]]:
-    """One row per rule of a benchmark result (``{"rules": {...}}``), tagged with ``tags`` (e.g. pattern).
+    """One row per rule of a label-accuracy table (``{"rules": {...}}``), tagged with ``tags`` (e.g. pattern).
 
-    A rule the benchmark skipped (e.g. ``yin`` when K exceeds the number of classes) gets ``None`` metrics
+    A rule the table skipped (e.g. ``yin`` when K exceeds the number of classes) gets ``None`` metrics
     and its reason under ``skipped``.
     """
     rows = []

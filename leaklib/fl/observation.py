@@ -1,4 +1,4 @@
-"""What the honest-but-curious server observes from one client (PAPERS.md, threat model).
+"""What the honest-but-curious server observes from one client (docs/PAPERS_NOTES.md, threat model).
 
 The attack and the label rules take these types, never loose tensors. Parameter tensors are kept
 in a dict keyed by the model's parameter names, in ``model.named_parameters()`` order.
@@ -65,6 +65,7 @@ class FedAvg:
 
 
 Observation = FedSGD | FedAvg
+SETTINGS = ("fedsgd", "fedavg")  # the federated settings by name: what a client shares, FedSGD or FedAvg
 
 
 def num_local_steps(num_images: int, batch_size: int, epochs: int) -> int:

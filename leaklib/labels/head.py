@@ -1,12 +1,14 @@
 """The model's final linear layer as the label rules see it: its gradient and its dummy-input statistics.
 
-Every label rule reads only the last fully connected layer ``z = W h + b`` (Geng et al. 2021, Sec. 3;
-Inverting Gradients, Prop. 3.1). For softmax cross-entropy on a batch of K images,
+The label rules read the last fully connected layer ``z = W h + b`` (Geng et al. 2021, Sec. 3;
+Inverting Gradients, Prop. 3.1; ``peel`` also reads the layer before). For softmax cross-entropy on a batch
+of K images,
 
     dW = (1/K) sum_k (p_k - y_k) h_k^T,     db = (1/K) sum_k (p_k - y_k),
 
 so the signs and sizes of the rows of dW and db carry the label counts. This module finds the layer, turns
-an observation into (dW, db) and measures the input statistics of the layer with a forward hook.
+an observation into (dW, db), measures the input statistics of the layer with a forward hook on dummy images
+and probes what follows the layer (nothing, or a ReLU on the logits).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from torch.func import functional_call
 
 from ..errors import LeaklibError
 from ..fl import FedAvg, FedSGD, Observation, as_observations, bn_mode, split_state
+
+Obs = Observation | Sequence[Observation]  # one observation, or several of the same batch
 
 
 @dataclass(frozen=True)
@@ -152,13 +156,10 @@ def dummy_statistics(
 ) -> DummyStatistics:
     """Feed ``num_dummy`` uniform-random images (Geng et al. 2021, Sec. 4.1) and average p and ||h||_1.
 
-    ``h`` is the input of the final linear layer, read with a forward hook (the model is not changed). The
-    model runs functionally on copies of its buffers, with batch norm in ``bn`` mode (that of the client:
-    running statistics for ``eval``, the dummy batch's statistics for ``train``), so nothing is updated.
-    ``normalization`` (a leaklib.data Normalization) maps the [0,1) images into the model's input space;
-    without it the uniform images are fed as they are.
-    ``head`` tells whether the model transforms the linear output further (e.g. the Keras CIFAR CNN's ReLU
-    on the logits, which zeroes the gradient of every class whose logit is negative).
+    ``h``, the final linear layer's input, is read with a forward hook; the model runs functionally on copies
+    of its buffers with batch norm in the client's mode ``bn``, so nothing is updated. ``normalization`` maps
+    the [0,1) images into the model's input space (none: fed as they are). ``head`` tells whether the model
+    transforms the linear output further (e.g. the Keras CIFAR CNN's ReLU on the logits).
     """
     if len(tuple(image_shape)) != 3:
         raise LeaklibError(f"image_shape must be (C, H, W), got {tuple(image_shape)}")
@@ -205,6 +206,43 @@ def dummy_statistics(
         head = "other"
     p = torch.softmax(out, dim=1)
     return DummyStatistics(mean_softmax=p.mean(0).cpu(), mean_feature_sum=float(h.abs().sum(1).mean()), head=head)
+
+
+def image_shape_of(model: nn.Module, image_shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    """The batch's image shape (C, H, W): ``image_shape`` if given, else the model's own, else None."""
+    shape = image_shape if image_shape is not None else getattr(model, "image_shape", None)
+    return None if shape is None else tuple(shape)
+
+
+def rule_dummy_statistics(model: nn.Module, num_images: int, seed: int, image_shape: Sequence[int] | None,
+                          normalization, num_dummy: int | None, bn: str) -> DummyStatistics:
+    """:func:`dummy_statistics` as a count rule needs it: ``num_dummy`` (default K) images of the batch's shape.
+
+    Warns when something follows the final linear layer (e.g. a ReLU on the logits): classes with a
+    negative logit then send no gradient and the count estimates are biased.
+    """
+    shape = image_shape_of(model, image_shape)
+    if shape is None:
+        raise LeaklibError("this rule feeds dummy images to the model and needs image_shape=(C, H, W)")
+    n = num_images if num_dummy is None else num_dummy
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise LeaklibError(f"num_dummy must be a positive integer, got {num_dummy!r}")
+    stats = dummy_statistics(model, shape, n, seed=seed, normalization=normalization, bn=bn)
+    if stats.head != "identity":
+        warnings.warn(
+            f"the model applies {stats.head!r} to its final linear output (e.g. a ReLU on the logits): "
+            "classes with a negative logit send no gradient, so count estimates are biased",
+            stacklevel=4,
+        )
+    return stats
+
+
+def probe_head(model: nn.Module, image_shape: Sequence[int] | None, normalization) -> str:
+    """What follows the final layer (identity / relu), probed on one dummy image when the shape is known."""
+    shape = image_shape_of(model, image_shape)
+    if shape is None:
+        return "identity"
+    return dummy_statistics(model, shape, 1, normalization=normalization).head
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""The label-recovery benchmark: every rule on the same client updates, side by side.
+"""The label-accuracy table: every rule on the same client updates, side by side (notebooks 01 and 05).
 
 Each trial draws a batch (seed + trial; augmented copies only where the dataset lacks the images the pattern
 needs), builds the model (untrained: freshly initialised with seed + trial; trained: once), lets the client
@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
 from ..errors import LeaklibError, check_choice, check_positive
-from ..fl import fedavg_update, fedsgd_update
+from ..fl import SETTINGS, Observation, fedavg_update, fedsgd_update
 from ..io import ensure_writable_dir, save_figure, write_json
 from ..metrics import label_accuracy
 from ..runtime import provenance, resolve_device, seed_everything
-from .rules import RULES, labels_to_counts, recover_labels, resolve_rule, rule_options
-
-SETTINGS = ("fedsgd", "fedavg")
+from .counts import labels_to_counts
+from .registry import RULES, recover_labels, resolve_rule, rule_options
 
 
 def parse_rules(rules: str | list[str]) -> list[str]:
@@ -70,7 +70,68 @@ def _draw_batch(ds, size: int, pattern: str, seed: int):
         return make_batch(ds, size, pattern, seed, augment=True)
 
 
-def benchmark(
+def _check_client(setting: str, trials: int, batch_size: int, epochs: int, local_lr: float,
+                  local_batch: int | None) -> None:
+    check_choice("setting", setting, SETTINGS)
+    check_positive("trials", trials)
+    check_positive("batch size", batch_size)
+    check_positive("epochs", epochs)
+    check_positive("local learning rate", local_lr, integer=False)
+    if local_batch is not None:
+        check_positive("local batch", local_batch)
+
+
+def _score_rules(rows: dict[str, dict[str, list]], skipped: dict[str, str], net: nn.Module, obs: Observation,
+                 true: Tensor, ds, seed: int, bn: str) -> None:
+    """Ask every rule not yet skipped for one trial's labels; append its scores to ``rows`` (or skip it)."""
+    true_counts = labels_to_counts(true, ds.num_classes)
+    context = {"image_shape": tuple(ds.image_shape), "normalization": ds.normalization, "bn": bn}
+    for r in rows:
+        if r in skipped:
+            continue
+        opts = {k: v for k, v in context.items() if k in rule_options(r)}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            try:
+                pred = recover_labels(r, net, obs, len(true), seed=seed, true_labels=true, **opts)
+            except LeaklibError as e:
+                skipped[r] = str(e)
+                continue
+            seconds = time.perf_counter() - t0
+        pred_counts = labels_to_counts(pred, ds.num_classes)
+        row = rows[r]
+        row["acc"].append(label_accuracy(pred, true))
+        row["exact"].append(bool(torch.equal(pred_counts, true_counts)))
+        row["err"].append(float((pred_counts - true_counts).abs().double().mean()))
+        row["sec"].append(seconds)
+        row["warn"].extend(str(w.message) for w in caught)
+
+
+def _rule_summaries(rows: dict[str, dict[str, list]], skipped: dict[str, str]) -> dict[str, Any]:
+    """Per rule: the means over its trials, or why it was skipped."""
+    table: dict[str, Any] = {}
+    for r, row in rows.items():
+        if r in skipped and not row["acc"]:
+            table[r] = {"skipped": skipped[r]}
+            continue
+        n = len(row["acc"])
+        table[r] = {
+            "label_accuracy": sum(row["acc"]) / n,
+            "exact_rate": sum(row["exact"]) / n,
+            "count_error": sum(row["err"]) / n,
+            "seconds": sum(row["sec"]) / n,
+            "trials": n,
+            "per_trial_accuracy": row["acc"],
+        }
+        if r == "best":
+            table[r]["alias_of"] = resolve_rule("best")
+        if row["warn"]:
+            table[r]["warnings"] = sorted(set(row["warn"]))
+    return table
+
+
+def label_accuracy_table(
     dataset: str,
     model: str,
     *,
@@ -96,13 +157,7 @@ def benchmark(
     from ..data import load_dataset
     from ..models import build
 
-    check_choice("setting", setting, SETTINGS)
-    check_positive("trials", trials)
-    check_positive("batch size", batch_size)
-    check_positive("epochs", epochs)
-    check_positive("local learning rate", local_lr, integer=False)
-    if local_batch is not None:
-        check_positive("local batch", local_batch)
+    _check_client(setting, trials, batch_size, epochs, local_lr, local_batch)
     rule_names = parse_rules(rules)
     dev = resolve_device(device)
     if out is not None:
@@ -124,67 +179,36 @@ def benchmark(
             obs = fedsgd_update(net, images, labels, bn=bn)
         else:
             obs = fedavg_update(net, images, labels, epochs=epochs, batch_size=local_batch, lr=local_lr, bn=bn)
-        true = batch.labels.cpu()
-        true_counts = labels_to_counts(true, ds.num_classes)
-        context = {"image_shape": tuple(ds.image_shape), "normalization": ds.normalization, "bn": bn}
-        for r in rule_names:
-            if r in skipped:
-                continue
-            opts = {k: v for k, v in context.items() if k in rule_options(r)}
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                t0 = time.perf_counter()
-                try:
-                    pred = recover_labels(r, net, obs, batch_size, seed=seed + trial, true_labels=true, **opts)
-                except LeaklibError as e:
-                    skipped[r] = str(e)
-                    continue
-                seconds = time.perf_counter() - t0
-            pred_counts = labels_to_counts(pred, ds.num_classes)
-            row = rows[r]
-            row["acc"].append(label_accuracy(pred, true))
-            row["exact"].append(bool(torch.equal(pred_counts, true_counts)))
-            row["err"].append(float((pred_counts - true_counts).abs().double().mean()))
-            row["sec"].append(seconds)
-            row["warn"].extend(str(w.message) for w in caught)
+        _score_rules(rows, skipped, net, obs, batch.labels.cpu(), ds, seed + trial, bn)
 
-    table: dict[str, Any] = {}
-    for r in rule_names:
-        row = rows[r]
-        if r in skipped and not row["acc"]:
-            table[r] = {"skipped": skipped[r]}
-            continue
-        n = len(row["acc"])
-        table[r] = {
-            "label_accuracy": sum(row["acc"]) / n,
-            "exact_rate": sum(row["exact"]) / n,
-            "count_error": sum(row["err"]) / n,
-            "seconds": sum(row["sec"]) / n,
-            "trials": n,
-            "per_trial_accuracy": row["acc"],
-        }
-        if r == "best":
-            table[r]["alias_of"] = resolve_rule("best")
-        if row["warn"]:
-            table[r]["warnings"] = sorted(set(row["warn"]))
     config = {
         "dataset": dataset, "model": model, "trained": trained, "setting": setting, "batch_size": batch_size,
         "pattern": pattern, "trials": trials, "rules": rule_names, "seed": seed, "bn": bn,
-        "augmented_trials": augmented,
-        "augmented_note": (f"{augmented} of {trials} batches hold flipped/shifted copies: {dataset} lacks the "
-                           f"images pattern {pattern} needs") if augmented else "no augmentation",
+        "augmented_trials": augmented, "augmented_note": _augmented_note(augmented, trials, dataset, pattern),
     }
     if setting == "fedavg":
         config.update(epochs=epochs, local_batch=local_batch or batch_size, local_lr=local_lr)
-    result = {"rules": table, "config": config, "provenance": provenance(dev, seed)}
+    result = {"rules": _rule_summaries(rows, skipped), "config": config, "provenance": provenance(dev, seed)}
     if out is not None:
-        write_json(Path(out) / "labels.json", result)
-        fig = figure(result)
-        save_figure(fig, Path(out) / "labels.png")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        _write(result, Path(out))
     return result
+
+
+def _augmented_note(augmented: int, trials: int, dataset: str, pattern: str) -> str:
+    if not augmented:
+        return "no augmentation"
+    return (f"{augmented} of {trials} batches hold flipped/shifted copies: {dataset} lacks the "
+            f"images pattern {pattern} needs")
+
+
+def _write(result: dict[str, Any], out: Path) -> None:
+    """``out/labels.json`` and its bar plot ``out/labels.png``."""
+    write_json(out / "labels.json", result)
+    fig = figure(result)
+    save_figure(fig, out / "labels.png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def figure(result: dict[str, Any]):
