@@ -42,7 +42,7 @@ from .errors import SEED_LIMIT, LeaklibError, check_choice, check_positive, chec
 from .io import ensure_writable_dir, write_json
 from .profiles import PROFILE_NAMES, type_ok
 from .references import NOT_REPRODUCED, PASS, ClaimsFailed, gallery_problems, unreadable_metrics_line, write_gallery
-from .runtime import DEVICES, resolve_device
+from .runtime import DEVICES, MAX_THREADS, resolve_device
 
 KERNEL_NAME = "python3"
 CPU_CAPABILITIES = ("default", "avx2", "avx512")  # values of ATEN_CPU_CAPABILITY (torch's SIMD kernels)
@@ -403,7 +403,7 @@ def run_notebooks(
 
     check_choice("profile", profile, PROFILE_NAMES)
     check_choice("device", device, DEVICES)
-    check_positive("threads", threads)
+    check_positive("threads", threads, maximum=MAX_THREADS)
     resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     notebooks_dir = Path(notebooks_dir).resolve()
     figures_dir = profile_dir(Path(figures_dir).resolve(), profile)

@@ -18,6 +18,7 @@ import ast
 import math
 import operator
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -596,10 +597,11 @@ def read_metrics(path: str | os.PathLike) -> tuple[dict[str, Any], list[Row]]:
 
 
 def _notebook_folders(figures_dir: Path) -> list[Path]:
-    """The notebooks' figure folders (hidden ones, such as the runner's staging folder, are not)."""
+    """The notebooks' figure folders ``NN_name``: not the other profiles' ``smoke/`` and ``paper/``, nor hidden
+    ones such as the runner's staging folder."""
     if not figures_dir.is_dir():
         return []
-    return sorted(p for p in figures_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in figures_dir.iterdir() if p.is_dir() and re.match(r"\d\d_", p.name))
 
 
 def gallery_problems(figures_dir: str | os.PathLike = "figures") -> list[tuple[str, str]]:

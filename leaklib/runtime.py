@@ -12,6 +12,7 @@ import torch
 from .errors import LeaklibError, check_choice
 
 DEVICES = ("auto", "cpu", "cuda")
+MAX_THREADS = 256  # a bound on --threads: more is a typo, not a machine
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

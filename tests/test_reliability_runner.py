@@ -193,3 +193,8 @@ def test_a_data_root_that_is_a_file_is_named_as_such(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(LeaklibError, match="is a file, not a folder"):
         load_dataset("cifar10", tmp_path / "file")
+
+
+def test_a_thread_count_beyond_any_machine_is_refused(project):
+    with pytest.raises(LeaklibError, match="threads must be at most 256"):
+        _run(project, threads=1000)

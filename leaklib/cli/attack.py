@@ -24,8 +24,7 @@ from ..experiments import Experiment
 from ..fl import BN_MODES, SETTINGS
 from ..io import ensure_writable_dir, save_figure, save_torch, write_json
 from ..locks import locked_command
-
-MAX_THREADS = 256
+from ..runtime import MAX_THREADS
 
 
 class FedAvgOnly(argparse.Action):
