@@ -143,10 +143,10 @@ def read_torch(path: str | os.PathLike, what: str = "checkpoint", map_location: 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, bad magic, a pickled object that is not plain tensors/containers
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or ["(no message)"]
         first = next((ln for ln in lines if "Unsupported global" in ln or "Unpickler error" in ln), lines[0])
         first = first.split(". Please")[0]  # not the hint to allow-list globals
         raise LeaklibError(
             f"{what} {str(path)!r} cannot be read as plain tensors (truncated, corrupt, or not a file "
-            f"leaklib wrote): {first[:200]}"
+            f"leaklib wrote): {type(e).__name__}: {first[:200]}"
         ) from None
