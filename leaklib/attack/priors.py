@@ -1,6 +1,6 @@
 """Image priors added to the matching objective (all averaged, so weights do not depend on image size).
 
-- total variation (Inverting Gradients, Sec. 4; PAPERS.md): anisotropic, mean absolute differences;
+- total variation (Inverting Gradients, Sec. 4; docs/PAPERS_NOTES.md): anisotropic, mean absolute differences;
 - l2: mean squared pixel value (in the normalised domain);
 - box: mean distance of pixels outside the valid pixel box;
 - batch-norm statistics (GradInversion, Yin et al. 2021): each BN layer's batch mean/variance of the
