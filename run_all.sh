@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --fresh) nb_args+=(--fresh) ;;
     --threads) [ $# -ge 2 ] || die "--threads needs a number"; nb_args+=(--threads "$2"); shift ;;
     --) shift; pytest_args+=("$@"); break ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option '$1' (allowed: --tests, --setup-only, --only N, --profile P, --device D, --fresh, --threads N, -- PYTEST_ARGS)" ;;
   esac
   shift
