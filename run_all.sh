@@ -14,7 +14,8 @@
 # the stored references were made with). A stamp of the dependency files makes a re-run skip the install
 # when nothing changed. LEAKLIB_ENV=venv forces the pip route; LEAKLIB_PYTHON=/path/to/python uses that
 # interpreter as it is (no environment set-up).
-# Data: the datasets the smoke and quick profiles use and no wheel ships (today: Fashion-MNIST) are
+# Data: the datasets the smoke and quick profiles use and no wheel ships (today: Fashion-MNIST, from the
+# Debian package dataset-fashion-mnist; `leaklib data needs` names them) are
 # installed as Debian packages when apt-get may be used (root, or sudo without a password), else
 # downloaded when the machine is online; else the script stops and says how to get them.
 # LEAKLIB_SETUP_APT=never and LEAKLIB_SETUP_DOWNLOAD=never turn either route off.
