@@ -1,4 +1,4 @@
-"""Trained weights on disk: where ``leaklib train`` caches them, and safe loading of checkpoints.
+"""Trained weights on disk: where ``leaklib train`` caches them, those shipped inside leaklib, and safe loading.
 
 Files are read with ``torch.load(weights_only=True)`` only (:func:`leaklib.io.read_torch`), so a checkpoint can
 never run code when loaded, and weights holding NaN or inf are refused.
@@ -8,6 +8,7 @@ A leaklib weight file is a dict ``{"format": "leaklib-model", "state_dict": ...,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..io import read_torch, save_torch  # read_torch: the one safe torch.load (
 FORMAT = "leaklib-model"
 DEFAULT_TRAIN_EPOCHS = 120  # the schedule length used for the trained CIFAR models of Inverting Gradients
 DATASET_FOR_CLASSES = {10: "cifar10", 100: "cifar100", 1000: "imagenet"}
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"  # trained weights inside the package, listed in index.json
 
 
 def cache_dir() -> Path:
@@ -46,6 +48,39 @@ def _tag(name: str, padding: str) -> str:
 def trained_path(name: str, dataset: str, padding: str = "zeros") -> Path:
     """Where ``leaklib train`` stores the final weights of ``name`` trained on ``dataset``."""
     return cache_dir() / "models" / dataset / f"{_tag(name, padding)}.pt"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, as lowercase hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def shipped_records() -> list[dict[str, Any]]:
+    """The records of ``SHIPPED_DIR/index.json`` (empty when there is no index)."""
+    index = SHIPPED_DIR / "index.json"
+    return json.loads(index.read_text()) if index.is_file() else []
+
+
+def shipped_path(name: str, dataset: str, padding: str = "zeros") -> Path | None:
+    """The checkpoint shipped inside leaklib for ``name`` on ``dataset``, or None when none ships.
+
+    ``SHIPPED_DIR/index.json`` lists one record per file: ``model`` (the tag as in :func:`trained_path`),
+    ``dataset``, ``file`` (relative to the index), ``sha256``, and how it was made (``command``,
+    ``test_accuracy``, ``torch``, ``notes``). The file's sha256 is checked against its record on every lookup;
+    a mismatch (or a missing file) raises :class:`LeaklibError` naming the file and both hashes.
+    """
+    tag = _tag(name, padding)
+    for rec in shipped_records():
+        if rec["model"] == tag and rec["dataset"] == dataset:
+            path = SHIPPED_DIR / rec["file"]
+            actual = file_sha256(path) if path.is_file() else "none (the file is missing)"
+            if actual != rec["sha256"]:
+                raise LeaklibError(
+                    f"shipped checkpoint {str(path)!r} fails its checksum: expected sha256 {rec['sha256']}, "
+                    f"actual {actual}; reinstall leaklib"
+                )
+            return path
+    return None
 
 
 def train_command(name: str, dataset: str, padding: str = "zeros") -> str:

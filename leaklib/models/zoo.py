@@ -44,14 +44,30 @@ def _torchvision_state(name: str, spec: dict[str, int]) -> dict[str, torch.Tenso
         ) from None
 
 
+def _shipped_source(path: Path) -> str:
+    """``shipped checkpoint <path relative to site-packages> (sha256 <first 12 hex>)``."""
+    try:
+        rel = path.relative_to(Path(ckpt.__file__).resolve().parents[2]).as_posix()
+    except ValueError:  # SHIPPED_DIR points outside the package (tests)
+        rel = str(path)
+    return f"shipped checkpoint {rel} (sha256 {ckpt.file_sha256(path)[:12]})"
+
+
 def _trained_state(family: Family, name: str, spec: dict[str, int], num_classes: int, padding: str,
                    dataset: str | None) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
-    """Weights for ``trained=True``: the ``leaklib train`` cache, else torchvision (ImageNet ResNets)."""
+    """Weights for ``trained=True``, first found of: (a) the ``leaklib train`` cache (:func:`ckpt.trained_path`),
+    (b) the checkpoints shipped inside leaklib (:func:`ckpt.shipped_path`, sha256-checked), (c) torchvision's
+    ImageNet weights (ImageNet ResNets, 1000 classes); else a :class:`LeaklibError` naming the training command.
+    """
     dataset = dataset.removesuffix("-sample") if dataset else ckpt.default_dataset(num_classes)
     path = ckpt.trained_path(name, dataset, padding)
     if path.is_file():
         state, meta = ckpt.load_checkpoint(path)
         return state, meta, f"cached checkpoint {str(path)!r}"
+    shipped = ckpt.shipped_path(name, dataset, padding)
+    if shipped is not None:
+        state, meta = ckpt.load_checkpoint(shipped)
+        return state, meta, _shipped_source(shipped)
     if family.torchvision_weights and dataset == "imagenet":
         if spec.get("width", 1) != 1 or padding != "zeros" or num_classes != 1000:
             raise LeaklibError(
@@ -60,8 +76,8 @@ def _trained_state(family: Family, name: str, spec: dict[str, int], num_classes:
             )
         return _torchvision_state(name, spec), {}, "torchvision's ImageNet weights"
     raise LeaklibError(
-        f"no trained weights for {name} on {dataset} (looked for {str(path)!r}); make them with: "
-        f"{ckpt.train_command(name, dataset, padding)}"
+        f"no trained weights for {name} on {dataset} (looked for {str(path)!r}; none ships with leaklib); "
+        f"make them with: {ckpt.train_command(name, dataset, padding)}"
     )
 
 
@@ -80,8 +96,9 @@ def build(
 
     Weights are initialised from ``seed`` without touching the global RNG. ``trained=True`` loads the weights
     ``leaklib train`` cached for ``dataset`` (``cifar10-sample`` means cifar10; default: cifar10 for 10
-    classes, cifar100 for 100; ImageNet
-    ResNets with 1000 classes fall back to torchvision's weights); ``checkpoint=PATH`` loads that file instead.
+    classes, cifar100 for 100), else a checkpoint shipped inside leaklib (``lenet-zhu`` on fashion-mnist;
+    ``models/shipped/index.json``), else, for ImageNet ResNets with 1000 classes, torchvision's weights;
+    ``checkpoint=PATH`` loads that file instead.
     ``image_shape`` (C, H, W) defaults to the checkpoint's, else the family's (3, 32, 32; ImageNet: 3, 224, 224).
     The module carries ``.name``, ``.num_classes``, ``.image_shape``, ``.padding`` and ``.trained``.
     ``keras-cifar-cnn`` always carries its CIFAR-10-trained weights from the wheel;
@@ -168,6 +185,12 @@ def _trained_status(family: Family, example: str, num_classes: int) -> str:
     dataset = ckpt.DATASET_FOR_CLASSES[num_classes]
     if ckpt.trained_path(example, dataset).is_file():
         return f"yes ({dataset}, cached)"
+    shipped = [r["dataset"] for r in ckpt.shipped_records() if r["model"] == example]
+    if dataset in shipped:
+        return f"yes ({dataset}, shipped)"
+    if shipped:  # a cached `leaklib train` result for that dataset is what build() would load
+        found = ", ".join(f"{d}, {'cached' if ckpt.trained_path(example, d).is_file() else 'shipped'}" for d in shipped)
+        return f"yes ({found}); for {dataset} run: {ckpt.train_command(example, dataset)}"
     if family.torchvision_weights:
         import torchvision
 
