@@ -14,6 +14,7 @@ from leaklib.errors import LeaklibError
 from leaklib.leakage import (
     Classifier,
     LeakageScore,
+    above_bar,
     blur_baseline,
     cifar10_classifier,
     dataset_baselines,
@@ -30,7 +31,7 @@ def images(n: int = 3, seed: int = 0, size: int = 16) -> torch.Tensor:
 
 def score(**fields) -> LeakageScore:
     base = dict(psnr=20.0, ssim=0.6, psnr_mean_baseline=12.0, psnr_blur_baseline=18.0, ssim_mean_baseline=0.1,
-                ssim_blur_baseline=0.5, gain_over_mean=8.0, gain_over_blur=2.0)
+                ssim_blur_baseline=0.5, gain_over_mean=8.0, gain_over_blur=2.0, ssim_over_blur=0.1)
     return LeakageScore(**{**base, **fields})
 
 
@@ -107,6 +108,18 @@ def test_a_flat_image_has_nothing_to_leak_beyond_its_colour():
         assert s.psnr == s.psnr_mean_baseline == s.psnr_blur_baseline == PSNR_MAX
         assert s.gain_over_mean == 0.0 and s.gain_over_blur == 0.0
         assert not leaks(s, min_gain_over_blur=0.5, min_ssim=0.5)
+
+
+def test_the_bar_asks_for_at_least_the_structure_of_the_images_own_4x4_blur():
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    blurred, flat = blur_baseline(x), mean_colour_baseline(x)
+    exact, blur_score, flat_score = (leakage_scores(x, r)[0] for r in (x, blurred, flat))
+    assert above_bar(exact) and above_bar(blur_score)  # the blur itself sits exactly on the bar
+    assert blur_score.ssim_over_blur == 0.0
+    assert not above_bar(flat_score)
+    assert not above_bar(score(ssim=0.49, ssim_over_blur=-0.01))
+    with pytest.raises(LeaklibError, match="LeakageScore"):
+        above_bar({"ssim": 1.0})
 
 
 def test_scores_are_frozen_per_image_records_that_serialise_to_json():
