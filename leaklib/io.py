@@ -107,6 +107,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (e.g. a markdown table beside a notebook's figures)."""
+    if not isinstance(text, str):
+        raise LeaklibError(f"write_text writes a str, got {type(text).__name__}")
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file written by :func:`write_json`."""
     with open(path) as f:

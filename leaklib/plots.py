@@ -99,6 +99,47 @@ def reconstruction_grid(
     return fig
 
 
+def comparison_grid(
+    true01: Any,
+    rows: Mapping[str, Any],
+    captions: Mapping[str, Sequence[str]] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Ground truth in the first row, then one row of reconstructions per setting (``rows``: name -> images).
+
+    Every row holds one reconstruction per true image, aligned; ``captions`` (name -> one text per image,
+    e.g. PSNR and SSIM) are written under that row's images. E.g. Fig. 3/Table 1 of Geiping et al. (2020):
+    the same images attacked on an untrained and a trained network, with IG and with DLG.
+    """
+    true = _images_hwc(true01, "true01")
+    if not rows:
+        raise LeaklibError("comparison_grid needs at least one row of reconstructions")
+    recons = {name: _images_hwc(x, f"rows[{name!r}]") for name, x in rows.items()}
+    for name, x in recons.items():
+        if x.shape != true.shape:
+            raise LeaklibError(f"row {name!r} has shape {x.shape}, the true images {true.shape} (as N, H, W, C)")
+        if captions and name in captions and len(captions[name]) != true.shape[0]:
+            raise LeaklibError(f"captions[{name!r}] has {len(captions[name])} entries for {true.shape[0]} images")
+    n, gray = true.shape[0], true.shape[-1] == 1
+    names = ["true", *recons]
+    fig, axes = plt.subplots(len(names), n, figsize=(CELL_INCHES * max(n, 2), CELL_INCHES * 1.2 * len(names)
+                                                     + (0.4 if title else 0)), squeeze=False)
+    for r, name in enumerate(names):
+        images = true if name == "true" else recons[name]
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(images[c][..., 0] if gray else images[c], cmap="gray" if gray else None, vmin=0, vmax=1)
+            if captions and name in captions:
+                ax.set_xlabel(captions[name][c], fontsize=7)
+        axes[r, 0].set_ylabel(name, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _frame(records: Any, columns: Sequence[str]) -> Any:
     """Records (list of flat dicts, e.g. :func:`leaklib.runs.load_flat`, or a DataFrame) -> DataFrame."""
     import pandas as pd

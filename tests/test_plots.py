@@ -10,7 +10,7 @@ import torch  # noqa: E402
 
 from leaklib.errors import LeaklibError  # noqa: E402
 from leaklib.io import save_figure  # noqa: E402
-from leaklib.plots import reconstruction_grid, sweep_plot, table_figure  # noqa: E402
+from leaklib.plots import comparison_grid, reconstruction_grid, sweep_plot, table_figure  # noqa: E402
 
 
 def render(fig, path):
@@ -96,3 +96,24 @@ def test_table_figure(tmp_path):
     fig = table_figure([{"model": "ResNet20-4", "psnr": 13.14159}, {"model": "LeNet", "psnr": 20.0}], title="t")
     h, w = render(fig, tmp_path / "table.png")
     assert w > 100 and h > 50
+
+
+def test_comparison_grid_puts_the_truth_above_one_row_per_setting(tmp_path):
+    true = torch.rand(3, 1, 28, 28)
+    fig = comparison_grid(true, {"ig untrained": true, "ig trained": true.flip(-1)},
+                          {"ig trained": ["a", "b", "c"]}, title="t")
+    assert len(fig.axes) == 3 * 3
+    assert [fig.axes[3 * r].get_ylabel() for r in range(3)] == ["true", "ig untrained", "ig trained"]
+    assert fig.axes[6].get_xlabel() == "a"
+    save_figure(fig, tmp_path / "c.png")
+    plt.close(fig)
+
+
+def test_comparison_grid_rejects_rows_that_do_not_match():
+    true = torch.rand(2, 3, 8, 8)
+    with pytest.raises(LeaklibError, match="at least one row"):
+        comparison_grid(true, {})
+    with pytest.raises(LeaklibError, match="row 'x' has shape"):
+        comparison_grid(true, {"x": torch.rand(3, 3, 8, 8)})
+    with pytest.raises(LeaklibError, match="captions"):
+        comparison_grid(true, {"x": true}, {"x": ["only one"]})

@@ -28,7 +28,7 @@ from leaklib.attack import AttackConfig, AttackResult, invert
 from leaklib.cli import main
 from leaklib.errors import LeaklibError, check_positive, check_seed
 from leaklib.fl import fedavg_update, fedsgd_update
-from leaklib.io import read_json, save_torch, write_json
+from leaklib.io import read_json, save_torch, write_json, write_text
 from leaklib.models import build, save_trained, trained_path
 from leaklib.train import TrainConfig, train
 
@@ -359,3 +359,11 @@ def test_cli_refuses_an_empty_out(tmp_path: Path, capsys, monkeypatch, command: 
     code, err = _cli([*command, "--out", ""], capsys)
     assert code == 2 and "empty" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_text_writes_utf8_atomically_and_refuses_non_text(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "sub" / "table.md", "| a ± b |\n")
+    assert path.read_text(encoding="utf-8") == "| a ± b |\n"
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    with pytest.raises(LeaklibError, match="writes a str"):
+        write_text(tmp_path / "x.md", b"bytes")  # type: ignore[arg-type]
