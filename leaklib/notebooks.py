@@ -553,6 +553,9 @@ def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, 
     rows = check(main["measured"], load_reference(nb.stem, profile, references_dir))
     extra_fields = {k: v for k, v in main.items() if k not in ("notebook", "profile", "measured", "rows", "passed",
                                                                "failed", "not_reproduced", "written")}
+    from .references import seeds_held, widest_tolerance
+
+    extra_fields.update(seeds_held=seeds_held(ref), widest_tolerance=widest_tolerance(ref))
     write_metrics(nb.stem, profile, main["measured"], rows, metrics.parent.parent, extra_fields)
     cal = ref["calibration"]
     print(f"[leaklib] {nb.stem}: tolerances calibrated over seeds {cal['seeds']}; claims held: {cal['claims_held']}")

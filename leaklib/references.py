@@ -459,11 +459,19 @@ def _as_rows(rows: Iterable[Row | Mapping[str, Any]]) -> list[Row]:
     return [r if isinstance(r, Row) else Row(**r) for r in rows]
 
 
-def claim_table(rows: Iterable[Row | Mapping[str, Any]], markdown: bool = False) -> str:
-    """The rows as a printable fixed-width table, or (``markdown=True``) a Markdown table."""
+def claim_table(rows: Iterable[Row | Mapping[str, Any]], markdown: bool = False,
+                held: Mapping[str, str] | None = None) -> str:
+    """The rows as a printable fixed-width table, or (``markdown=True``) a Markdown table.
+
+    ``held`` (claim id -> ``"k/n"``, :func:`seeds_held`) adds a column: in how many calibration seeds each
+    claim held."""
     rows = _as_rows(rows)
     header = ["status", "id", "claim", "measured", "reference", "paper", "note"]
     cells = [[r.status, r.id, r.claim, r.measured, r.reference, r.paper, r.note] for r in rows]
+    if held is not None:
+        header.insert(1, "seeds held")
+        for row, r in zip(cells, rows, strict=True):
+            row.insert(1, held.get(r.id, "-") if r.kind == "claim" else "")
     if markdown:
         def esc(s: str) -> str:
             return s.replace("|", "\\|").replace("\n", " ")
@@ -508,6 +516,23 @@ def assert_passed(rows: Iterable[Row | Mapping[str, Any]], strict: bool = True) 
 
 
 # ---------------------------------------------------------------- notebook results and gallery
+def widest_tolerance(reference: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pinned value with the widest tolerance relative to its value: ``{"name", "value", "tolerance",
+    "relative"}`` (``relative = tolerance / |value|``), or ``None`` when no value is non-zero."""
+    widest = None
+    for name, spec in reference.get("values", {}).items():
+        value = float(spec["value"])
+        tol = float(spec.get("tolerance", spec.get("rel_tolerance", 0.0) * abs(value)))
+        if value != 0 and (widest is None or tol / abs(value) > widest["relative"]):
+            widest = {"name": name, "value": value, "tolerance": tol, "relative": tol / abs(value)}
+    return widest
+
+
+def seeds_held(reference: Mapping[str, Any]) -> dict[str, str]:
+    """Per claim id, in how many calibration seeds it held (``"3/4"``), from the reference's calibration."""
+    return dict((reference.get("calibration") or {}).get("claims_held") or {})
+
+
 def write_metrics(
     notebook: str,
     profile: str,
@@ -562,7 +587,8 @@ def check_and_record(
     run = provenance(resolve_device(device) if device else None, seed)
     mismatch = version_mismatch(reference)
     write_metrics(notebook, profile, measured, rows, figures_dir,
-                  {**dict(extra or {}), "reference_updated": update, "provenance": run, "version_warning": mismatch})
+                  {**dict(extra or {}), "reference_updated": update, "provenance": run, "version_warning": mismatch,
+                   "seeds_held": seeds_held(reference), "widest_tolerance": widest_tolerance(reference)})
     if mismatch:
         print(f"WARNING: {mismatch}")
     print(claim_table(rows))
@@ -647,8 +673,12 @@ def write_gallery(figures_dir: str | os.PathLike = "figures", out: str | os.Path
             if metrics is not None:
                 passed = sum(r.status == PASS for r in rows)
                 lines += [f"Profile `{metrics.get('profile', '?')}`: {passed}/{len(rows)} checks passed.", ""]
+                widest = metrics.get("widest_tolerance")
+                if widest:
+                    lines += [f"Widest relative tolerance: `{widest['name']}` {widest['value']:.4g} ± "
+                              f"{widest['tolerance']:.3g} ({100 * widest['relative']:.0f} % of its value).", ""]
                 if rows:
-                    lines.append(claim_table(rows, markdown=True))
+                    lines.append(claim_table(rows, markdown=True, held=metrics.get("seeds_held") or {}))
         else:
             lines += ["No metrics.json: this notebook's checks have not run.", ""]
         for png in sorted(folder.glob("*.png")):

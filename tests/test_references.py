@@ -177,7 +177,7 @@ def test_check_and_record_then_gallery(tmp_path):
     text = out.read_text()
     assert out == figs / "README.md"
     assert "## 03_trained" in text and "4/4 checks passed" in text
-    assert "](03_trained/psnr.png)" in text and "| PASS | trained-lower |" in text
+    assert "](03_trained/psnr.png)" in text and "| PASS | - | trained-lower |" in text  # "-": this reference has no calibration seeds
     assert "## 05_empty" in text and "No metrics.json" in text
 
 
@@ -264,3 +264,19 @@ def test_widen_reference_covers_other_cpu_runs_and_keeps_the_values(tmp_path):
     assert other["runs"] == ["avx2"] and other["claims_held"] == {"high": "1/1"} and other["command"] == "cmd"
     with pytest.raises(LeaklibError, match=r"'acc'.*run\(s\) \['default'\]"):
         widen_reference("nb", "quick", {"default": {"psnr": 20.0}}, ref_dir=tmp_path)
+
+
+def test_the_gallery_shows_seeds_held_per_claim_and_the_widest_relative_tolerance(tmp_path):
+    refs, figs = tmp_path / "refs", tmp_path / "figs"
+    write_reference("03_trained", "quick", {"psnr_untrained": 20.0, "psnr_trained": 10.0},
+                    tolerances={"psnr_untrained": 2.0, "psnr_trained": 4.0},
+                    claims=[{"id": "lower", "text": "t", "check": "psnr_untrained > psnr_trained"}], ref_dir=refs)
+    path = refs / "03_trained.quick.json"
+    ref = json.loads(path.read_text())
+    ref["calibration"] = {"claims_held": {"lower": "3/4"}}
+    path.write_text(json.dumps(ref))
+    check_and_record("03_trained", "quick", {"psnr_untrained": 20.0, "psnr_trained": 10.0}, ref_dir=refs,
+                     figures_dir=figs)
+    text = write_gallery(figs).read_text()
+    assert "| PASS | 3/4 | lower |" in text
+    assert "Widest relative tolerance: `psnr_trained` 10 ± 4 (40 % of its value)." in text
