@@ -3,9 +3,13 @@
 Each case runs :func:`~leaklib.attack.invert` on one or two cifar10-sample images and compares, bit for bit
 (exact float equality, no tolerance), the full loss history, the final losses, the chosen restart and a
 sha256 of the final images' float32 bytes with ``tests/data/engine_identity.json``. Threads are pinned
-to one so that the numbers do not depend on the core count. The golden values hold for the platform
-they were recorded on (torch version, CPU capability); elsewhere the test skips. To record them again
-(only when a change of numbers is intended): ``python tests/test_engine_identity.py --regen``.
+to one so that the numbers do not depend on the core count. The golden file holds one record per machine
+they were recorded on: two machines with the same torch version and CPU capability can still round
+differently (the same "AMD EPYC" AVX-512 name hides several microarchitectures), so a case passes when its
+numbers equal those of one record with this torch and capability, and skips where no record has them.
+To add this machine's record (only from code whose numbers are known right):
+``python tests/test_engine_identity.py --regen``; to replace all records after an intended change of
+numbers, delete the file first.
 """
 
 from __future__ import annotations
@@ -83,19 +87,21 @@ def numbers(result: AttackResult) -> dict[str, Any]:
 
 def regenerate() -> None:
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-    golden = {"platform": platform(), "cases": {name: run_case(name) for name in CASES}}
+    golden = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {"records": []}
+    golden["records"].append({"platform": platform(), "cases": {name: run_case(name) for name in CASES}})
     GOLDEN.write_text(json.dumps(golden, indent=1) + "\n")
-    print(f"wrote {GOLDEN}")
+    print(f"added a record to {GOLDEN}")
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_engine_gives_the_recorded_numbers_bit_for_bit(name):
-    golden = json.loads(GOLDEN.read_text())
-    if golden["platform"] != platform():
-        pytest.skip(f"golden values recorded on {golden['platform']}, this is {platform()}")
-    expected, got = golden["cases"][name], run_case(name)
-    for key in expected:  # exact equality: JSON keeps a float's every bit
-        assert got[key] == expected[key], key
+    records = [r for r in json.loads(GOLDEN.read_text())["records"] if r["platform"] == platform()]
+    if not records:
+        pytest.skip(f"no golden values recorded on {platform()}")
+    got = run_case(name)
+    # exact equality (JSON keeps a float's every bit) with the record of one machine of this platform
+    mismatches = [[key for key in r["cases"][name] if got[key] != r["cases"][name][key]] for r in records]
+    assert any(not m for m in mismatches), f"differs from every record of {platform()}: {mismatches}"
 
 
 if __name__ == "__main__":
