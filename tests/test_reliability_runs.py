@@ -251,7 +251,7 @@ def test_gallery_skips_an_unreadable_metrics_json_and_names_it(tmp_path):
     (figs / "03_wrong_rows" / "metrics.json").write_text('{"rows": [{"id": 1}]}')
     out = write_gallery(figs)
     text = out.read_text()
-    assert "## 01_good" in text and "1/1 checks passed" in text and "| PASS | - | a |" in text  # "-": no calibration seeds recorded
+    assert "## 01_good" in text and "1/1 checks passed" in text and "| PASS |  | a |" in text  # a value row: no seeds-held entry
     assert ("02_truncated: metrics.json unreadable (not valid JSON: Unterminated string" in text
             and "rerun with `leaklib notebooks --only 02_truncated`" in text)
     assert "03_wrong_rows: metrics.json unreadable (row 0 is not a claim row" in text
