@@ -47,11 +47,13 @@ def reconstruction_grid(
     class_names: Sequence[str] | None = None,
     title: str | None = None,
     max_cols: int = 10,
+    marked: Sequence[bool] | None = None,
 ) -> Figure:
     """Ground-truth row over reconstruction row, wrapped every ``max_cols`` images.
 
     ``psnrs`` (one per image, e.g. ``batch_metrics(...)["per_image"]``) are written under the
-    reconstructions; ``labels`` (with optional ``class_names``) above the ground truth. Pass the
+    reconstructions; ``labels`` (with optional ``class_names``) above the ground truth; reconstructions
+    whose ``marked`` entry is true get a green frame (e.g. above the recognisability bar). Pass the
     reconstructions already aligned to the ground truth (``recon01[perm]``). Grayscale images work.
     """
     true = _images_hwc(true01, "true01")
@@ -59,7 +61,7 @@ def reconstruction_grid(
     if true.shape != recon.shape:
         raise LeaklibError(f"true01 and recon01 differ in shape: {true.shape} vs {recon.shape} (as N, H, W, C)")
     n = true.shape[0]
-    for name, seq in (("psnrs", psnrs), ("labels", labels)):
+    for name, seq in (("psnrs", psnrs), ("labels", labels), ("marked", marked)):
         if seq is not None and len(seq) != n:
             raise LeaklibError(f"{name} has {len(seq)} entries for {n} images; give one per image")
     if max_cols < 1:
@@ -90,6 +92,9 @@ def reconstruction_grid(
             top.set_title(_label_text(labels[i], class_names), fontsize=8)
         if psnrs is not None:
             bottom.set_xlabel(f"{float(psnrs[i]):.2f} dB", fontsize=8)
+        if marked is not None and marked[i]:
+            for spine in bottom.spines.values():
+                spine.set(color="tab:green", linewidth=3)
         if c == 0:
             top.set_ylabel("true", fontsize=8)
             bottom.set_ylabel("recon", fontsize=8)

@@ -10,6 +10,7 @@ from leaklib.findings.server_study import (
     shift_gradient_cosine,
 )
 from leaklib.fl import fedsgd_update
+from leaklib.leakage import blur_baseline
 from leaklib.models import build
 
 
@@ -22,6 +23,10 @@ def test_fusion_scores_prototype_vs_exact():
     assert proto["psnr_mean_avg"] == 100.0 and proto["fusion_psnr_avg"] > 0
     assert proto["recon_pairwise_psnr"] == 100.0 > proto["true_pairwise_psnr"]
     assert len(proto["ssim_own"]) == 4
+    # the prototype leans towards the mean more than each image's own blur does; the exact copy less
+    assert proto["fusion_over_blur_avg"] > 0 > exact["fusion_over_blur_avg"]
+    blurred = fusion_scores(blur_baseline(true), true)
+    assert blurred["fusion_over_blur"] == pytest.approx([0.0] * 4, abs=1e-4)
     with pytest.raises(LeaklibError, match="one shape"):
         fusion_scores(true[:2], true)
 

@@ -87,7 +87,7 @@ def test_every_dataset_the_default_profiles_use_is_shipped_or_has_a_debian_packa
 def test_the_data_needs_are_read_from_the_profiles_and_the_notebook_code():
     needs = data_needs(["quick"], ROOT / "notebooks")
     assert "01_duplicate_label_recovery" in needs["fashion-mnist"]  # a profile knob (large_dataset)
-    assert "02_same_class_fusion" in needs["cifar10-sample"]  # a name written in the notebook's code
+    assert "08_analytic_and_dishonest" in needs["cifar10-sample"]  # a name written in the notebook's code
 
 
 @pytest.mark.slow

@@ -83,6 +83,32 @@ def test_geng_formula_on_fedavg_pseudo_gradient():
     assert pred.tolist() == sorted(labels.tolist())
 
 
+def test_geng_path_is_geng_on_fedsgd_and_on_a_one_step_update():
+    model = zero_linear_model()
+    images, labels = batch_with_counts({2: 3, 5: 1, 7: 2})
+    for obs in (fedsgd_update(model, images, labels),
+                fedavg_update(model, images, labels, epochs=1, batch_size=len(labels), lr=1e-3)):
+        assert recover_labels("geng-path", model, obs, len(labels), image_shape=SHAPE).tolist() == sorted(labels.tolist())
+
+
+def test_geng_path_recovers_counts_that_drift_costs_geng():
+    """Many local steps at a large lr move the weights: statistics at both ends of the update do better."""
+    from leaklib.data import load_dataset, make_batch
+    from leaklib.metrics import label_accuracy
+    from leaklib.models import build
+
+    ds = load_dataset("cifar10-sample")
+    acc = {"geng": [], "geng-path": []}
+    for trial in range(3):
+        batch = make_batch(ds, 16, "random", trial)
+        net = build("lenet-zhu", 10, seed=trial, image_shape=ds.image_shape)
+        obs = fedavg_update(net, batch.images, batch.labels, epochs=1, batch_size=2, lr=0.01)
+        for rule in acc:
+            pred = recover_labels(rule, net, obs, 16, seed=trial, image_shape=ds.image_shape)
+            acc[rule].append(label_accuracy(pred, batch.labels))
+    assert sum(acc["geng-path"]) > sum(acc["geng"]), acc
+
+
 def test_idlg_single_image():
     model = zero_linear_model(bias=False)
     for c in range(C):
@@ -252,13 +278,14 @@ def test_ilrg_refined_does_not_drift_when_every_class_is_present():
 
 def test_registry_names_every_rule_by_provenance():
     """Every name keeps working: the published rules from rules.py, leaklib's own from their modules."""
-    from leaklib.labels import RULES, bias_rule, ilrg_refined_rule, peel_rule, registry, rules
+    from leaklib.labels import RULES, bias_rule, geng_path_rule, ilrg_refined_rule, peel_rule, registry, rules
 
-    assert list_rules() == ["idlg", "analytic", "yin", "llg", "geng", "bias", "ilrg", "ilrg-refined", "peel",
+    assert list_rules() == ["idlg", "analytic", "yin", "llg", "geng", "geng-path", "bias", "ilrg", "ilrg-refined", "peel",
                             "oracle", "best"]
     for name in ("idlg", "analytic", "yin", "llg", "geng", "ilrg"):
         assert RULES[name] is getattr(rules, name)
     assert RULES["bias"] is bias_rule.bias and RULES["ilrg-refined"] is ilrg_refined_rule.ilrg_refined
+    assert RULES["geng-path"] is geng_path_rule.geng_path
     assert RULES["peel"] is peel_rule.peel and RULES["oracle"] is registry.oracle
     assert registry.resolve_rule("best") == "peel"
 

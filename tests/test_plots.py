@@ -48,6 +48,14 @@ def test_grid_hundred_images(tmp_path):
     assert w < 2500 and h < 5000 and h > w
 
 
+def test_grid_frames_the_marked_reconstructions():
+    fig = reconstruction_grid(images(3), images(3, seed=1), marked=[True, False, True])
+    framed = [ax.spines["top"].get_linewidth() == 3 for ax in fig.axes]
+    assert framed == [False, False, False, True, False, True]  # the recon row only, images 0 and 2
+    with pytest.raises(LeaklibError, match="marked has 1 entries"):
+        reconstruction_grid(images(3), images(3), marked=[True])
+
+
 def test_grid_rejects_mismatches():
     with pytest.raises(LeaklibError, match="differ in shape"):
         reconstruction_grid(images(2), images(3))

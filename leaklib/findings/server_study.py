@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..errors import LeaklibError
 from ..fl import FedAvg, FedSGD, fedsgd_update
+from ..leakage import blur_baseline
 from ..metrics import PSNR_MAX, psnr, ssim
 from ..models import last_linear
 
@@ -52,7 +53,9 @@ def fusion_scores(recon01: Tensor, true01: Tensor) -> dict[str, Any]:
 
     Returns per-image lists ``psnr_own``, ``psnr_mean``, ``ssim_own``, ``ssim_mean`` and ``fusion_psnr``
     (= psnr_mean - psnr_own: positive when a reconstruction is closer to the batch mean than to its own
-    image), their means, and ``recon_pairwise_psnr`` / ``true_pairwise_psnr``: the mean PSNR between two
+    image), ``fusion_blur`` (the same score for each image's own 4 x 4 blur, :func:`leaklib.leakage.blur_baseline`:
+    a blurred image already leans towards a smooth mean) and ``fusion_over_blur`` (= fusion_psnr - fusion_blur:
+    positive when a reconstruction leans towards the mean more than a blur of its own image does), their means, and ``recon_pairwise_psnr`` / ``true_pairwise_psnr``: the mean PSNR between two
     different reconstructions / two different true images of the batch (reconstructions that fuse are
     more alike than the images they came from). ``recon01[i]`` must be aligned to ``true01[i]``.
     """
@@ -60,14 +63,17 @@ def fusion_scores(recon01: Tensor, true01: Tensor) -> dict[str, Any]:
     mean = true.mean(0, keepdim=True).expand_as(true)
     p_own, p_mean = psnr(recon, true).clamp(max=PSNR_MAX), psnr(recon, mean).clamp(max=PSNR_MAX)
     s_own, s_mean = ssim(recon, true), ssim(recon, mean)
+    blurred = blur_baseline(true)
+    fusion, fusion_blur = p_mean - p_own, psnr(blurred, mean).clamp(max=PSNR_MAX) - psnr(blurred, true).clamp(max=PSNR_MAX)
     out: dict[str, Any] = {
         "psnr_own": p_own.tolist(), "psnr_mean": p_mean.tolist(),
         "ssim_own": s_own.tolist(), "ssim_mean": s_mean.tolist(),
-        "fusion_psnr": (p_mean - p_own).tolist(),
+        "fusion_psnr": fusion.tolist(), "fusion_blur": fusion_blur.tolist(),
+        "fusion_over_blur": (fusion - fusion_blur).tolist(),
         "recon_pairwise_psnr": _mean_offdiag(_pairwise_psnr(recon)),
         "true_pairwise_psnr": _mean_offdiag(_pairwise_psnr(true)),
     }
-    for key in ("psnr_own", "psnr_mean", "ssim_own", "ssim_mean", "fusion_psnr"):
+    for key in ("psnr_own", "psnr_mean", "ssim_own", "ssim_mean", "fusion_psnr", "fusion_blur", "fusion_over_blur"):
         out[f"{key}_avg"] = float(torch.tensor(out[key]).mean())
     return out
 

@@ -4,7 +4,7 @@
 
 - rules.py: the published rules: idlg (Zhao et al. 2020), analytic, yin (Yin et al. 2021), llg (Wainakh et
   al. 2022), geng (Geng et al. 2021) and ilrg (Ma et al. 2023);
-- leaklib's own rules: bias_rule.py (``bias``), ilrg_refined_rule.py (``ilrg-refined``), peel_rule.py (``peel``);
+- leaklib's own rules: geng_path_rule.py (``geng-path``), bias_rule.py (``bias``), ilrg_refined_rule.py (``ilrg-refined``), peel_rule.py (``peel``);
 - registry.py: the rules by name, ``oracle`` (the true labels) and ``best`` (an alias of peel);
 - head.py: the final linear layer, its gradient and its dummy-input statistics; counts.py: labels <-> counts;
 - accuracy.py: :func:`label_accuracy_table`, every rule on the same client updates (``leaklib labels``).
@@ -13,6 +13,7 @@
 from .accuracy import label_accuracy_table
 from .bias_rule import bias
 from .counts import counts_to_labels, labels_to_counts, round_counts
+from .geng_path_rule import geng_path
 from .head import DummyStatistics, LastLayer, dummy_statistics, last_layer, last_layer_gradient
 from .ilrg_refined_rule import ilrg_refined
 from .peel_rule import peel
@@ -21,7 +22,7 @@ from .rules import analytic, geng, idlg, ilrg, llg, yin
 
 __all__ = [
     "RULES", "DummyStatistics", "LastLayer", "analytic", "bias", "counts_to_labels", "dummy_statistics",
-    "geng", "idlg", "ilrg", "ilrg_refined", "label_accuracy_table", "labels_to_counts", "last_layer",
+    "geng", "geng_path", "idlg", "ilrg", "ilrg_refined", "label_accuracy_table", "labels_to_counts", "last_layer",
     "last_layer_gradient", "list_rules", "llg", "oracle", "peel", "recover_labels", "resolve_rule", "round_counts",
     "rule_options", "yin",
 ]

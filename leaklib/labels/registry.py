@@ -1,7 +1,7 @@
 """The label rules by name: ``recover_labels(rule, model, observation, K)`` and the ``best`` alias.
 
-Published rules (rules.py): idlg, analytic, yin, llg, geng, ilrg. leaklib's own: bias (bias_rule.py),
-ilrg-refined (ilrg_refined_rule.py) and peel (peel_rule.py). ``oracle`` returns the true labels, for
+Published rules (rules.py): idlg, analytic, yin, llg, geng, ilrg. leaklib's own: geng-path (geng_path_rule.py,
+Geng's counts for FedAvg with dummy statistics at both ends of the update), bias (bias_rule.py), ilrg-refined (ilrg_refined_rule.py) and peel (peel_rule.py). ``oracle`` returns the true labels, for
 ablations with perfect label knowledge. ``best`` is an alias of ``peel``: exact per-image labels where the
 head allows, else ilrg-refined, leaklib's rule with the highest accuracy on untrained networks.
 """
@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..errors import LeaklibError, unknown
 from .bias_rule import bias
+from .geng_path_rule import geng_path
 from .head import Obs, num_images_of
 from .ilrg_refined_rule import ilrg_refined
 from .peel_rule import peel
@@ -41,6 +42,7 @@ RULES: dict[str, Callable[..., Tensor]] = {
     "yin": yin,
     "llg": llg,
     "geng": geng,
+    "geng-path": geng_path,
     "bias": bias,
     "ilrg": ilrg,
     "ilrg-refined": ilrg_refined,
