@@ -6,7 +6,7 @@ import pytest
 
 from leaklib.errors import LeaklibError
 from leaklib.experiments import record_images
-from leaklib.findings.architecture_study import attack_trial, best_k, per_image_psnr, summarize
+from leaklib.findings.architecture_study import attack_trial, summarize
 
 
 def test_attack_trial_runs_ig_and_dlg_presets():
@@ -16,8 +16,8 @@ def test_attack_trial_runs_ig_and_dlg_presets():
                   "method": method, "config": {"iterations": 2}}
         record = attack_trial(params, device="cpu")
         assert record["config"]["method"] == method and record["iterations"] == 2
-        assert len(per_image_psnr(record)) == 2
-        assert all(math.isfinite(p) for p in per_image_psnr(record))
+        assert len(record["per_image"]) == 2
+        assert all(math.isfinite(p["psnr"]) for p in record["per_image"])
         assert record_images(record).shape == (2, 3, 32, 32)
 
 
@@ -35,9 +35,3 @@ def test_summarize_groups_in_order_with_spread():
     with pytest.raises(LeaklibError, match="no field"):
         summarize(rows, "width")
 
-
-def test_best_k_sorts_descending_with_stable_ties():
-    assert best_k([1.0, 3.0, 2.0, 3.0], 3) == [1, 3, 2]
-    assert best_k([5.0], 4) == [0]
-    with pytest.raises(LeaklibError):
-        best_k([1.0], 0)

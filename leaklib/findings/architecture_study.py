@@ -2,9 +2,7 @@
 
 A trial of these notebooks is one attack on one FedSGD gradient, described by plain JSON values so that
 :func:`leaklib.runs.run_sweep` can key, store and resume it: :func:`attack_trial` runs it through
-:func:`leaklib.experiments.run_experiment`. :func:`summarize` gives the spread of a metric per setting,
-:func:`per_image_psnr` and :func:`best_k` serve the large-batch study (Sec. 6: a few images of a batch of
-100 leak).
+:func:`leaklib.experiments.run_experiment`. :func:`summarize` gives the spread of a metric per setting.
 """
 
 from __future__ import annotations
@@ -33,11 +31,6 @@ def attack_trial(params: Mapping[str, Any], *, device: str = "auto", seed: int =
     return run_experiment(exp, config, device=device, seed=seed, keep_images=keep_images).record
 
 
-def per_image_psnr(record: Mapping[str, Any]) -> list[float]:
-    """The per-image PSNR of an experiment record, in the order of the true images."""
-    return [float(p["psnr"]) for p in record["per_image"]]
-
-
 def summarize(rows: Sequence[Mapping[str, Any]], by: str | Sequence[str], value: str = "psnr"
               ) -> list[dict[str, Any]]:
     """Mean, standard deviation (0 for one value), min, max and count of ``value`` per setting ``by``.
@@ -58,10 +51,3 @@ def summarize(rows: Sequence[Mapping[str, Any]], by: str | Sequence[str], value:
                     "min": min(values), "max": max(values), "n": len(values)})
     return out
 
-
-def best_k(values: Sequence[float], k: int) -> list[int]:
-    """Indices of the ``k`` largest values, best first (ties: lower index first)."""
-    if k < 1:
-        raise LeaklibError(f"k must be >= 1, got {k}")
-    order = sorted(range(len(values)), key=lambda i: (-float(values[i]), i))
-    return order[:k]
