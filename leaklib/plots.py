@@ -195,6 +195,10 @@ def sweep_plot(
         sns.barplot(data=frame, x=x, y=y, hue=hue, errorbar="sd", ax=ax)
     if logx:
         ax.set_xscale("log")
+        ticks = np.unique(frame[x].to_numpy(dtype=float))
+        if len(ticks) <= 12:  # label the measured settings themselves (1, 2, 4), not powers of ten
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.minorticks_off()
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     if title:

@@ -89,6 +89,14 @@ def test_sweep_plot_line_shows_the_means():
     plt.close(fig)
 
 
+def test_sweep_plot_logx_labels_the_settings():
+    fig = sweep_plot(RECORDS, "width", "psnr", logx=True)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4"]
+    plt.close(fig)
+
+
 def test_sweep_plot_errors():
     with pytest.raises(LeaklibError, match="no field 'ssim'"):
         sweep_plot(RECORDS, "width", "ssim")
