@@ -1,4 +1,4 @@
-"""Tests for leaklib.findings.architecture_study (notebook 03)."""
+"""Tests for leaklib.findings.architecture_study (notebooks 03, 04, 09)."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 
 from leaklib.errors import LeaklibError
 from leaklib.experiments import record_images
-from leaklib.findings.architecture_study import attack_trial
+from leaklib.findings.architecture_study import attack_trial, summarize
 
 
 def test_attack_trial_runs_ig_and_dlg_presets():
@@ -24,3 +24,14 @@ def test_attack_trial_runs_ig_and_dlg_presets():
 def test_attack_trial_needs_experiment_and_method():
     with pytest.raises(LeaklibError, match="method"):
         attack_trial({"experiment": {}})
+
+
+def test_summarize_groups_in_order_with_spread():
+    rows = [{"m": "b", "psnr": 10.0}, {"m": "a", "psnr": 12.0}, {"m": "b", "psnr": 14.0}]
+    out = summarize(rows, "m")
+    assert [r["m"] for r in out] == ["b", "a"]
+    assert out[0]["mean"] == 12.0 and out[0]["std"] == pytest.approx(math.sqrt(8)) and out[0]["n"] == 2
+    assert out[1]["std"] == 0.0 and out[1]["min"] == out[1]["max"] == 12.0
+    with pytest.raises(LeaklibError, match="no field"):
+        summarize(rows, "width")
+
