@@ -15,7 +15,9 @@ reconstruction the true image's class?).
 its SSIM is at least that of the image's own 4 x 4 blur (``ssim_over_blur >= 0``). It was calibrated on
 grids a person judged, of images no claim uses (docs/LEAKAGE_BAR.md): PSNR gains failed recognisable
 CIFAR-10 reconstructions (an 18.7 dB horse 0.2 dB below its blur), this bar agreed with the judgement on
-all of them. :func:`leaks` keeps free thresholds for studies of the bar itself.
+all of them. :func:`leaks` keeps free thresholds for studies of the bar itself. :func:`fusion_scores` asks
+the other question of a same-class batch (Geng et al. 2021): does a reconstruction resemble the batch's mean
+image, a prototype, more than its own image?
 
 All images are [0, 1] (N, C, H, W) tensors (a single (C, H, W) image is taken as N = 1), validated as in
 :mod:`leaklib.metrics`, whose :func:`~leaklib.metrics.psnr` and :func:`~leaklib.metrics.ssim` are used.
@@ -35,7 +37,7 @@ from torch import nn
 
 from .data.normalization import Normalization
 from .errors import LeaklibError, check_choice, check_number, check_positive
-from .metrics import PSNR_MAX, _as_batch, psnr, ssim
+from .metrics import PSNR_MAX, _as_batch, check_pair, psnr, ssim
 
 UPSAMPLING = ("nearest", "bilinear")
 """How :func:`blur_baseline` scales the block means back up: ``nearest`` keeps the blocks, ``bilinear``
@@ -294,3 +296,46 @@ def dataset_baselines(
                     sc.psnr_blur_baseline, sc.ssim_mean_baseline, sc.ssim_blur_baseline)
         for i, sc in zip(indices, scores, strict=True)
     ]
+
+
+def _mean_offdiag(m: torch.Tensor) -> float:
+    n = m.shape[0]
+    if n < 2:
+        return float("nan")
+    mask = ~torch.eye(n, dtype=torch.bool)
+    return float(m[mask].mean())
+
+
+def _pairwise_psnr(x: torch.Tensor) -> torch.Tensor:
+    n = x.shape[0]
+    return torch.stack([psnr(x, x[i:i + 1].expand_as(x)) for i in range(n)]).clamp(max=PSNR_MAX)
+
+
+def fusion_scores(recon01: torch.Tensor, true01: torch.Tensor) -> dict[str, Any]:
+    """Similarity of each (aligned) reconstruction to its own image and to the batch's mean image.
+
+    Returns per-image lists ``psnr_own``, ``psnr_mean``, ``ssim_own``, ``ssim_mean`` and ``fusion_psnr``
+    (= psnr_mean - psnr_own: positive when a reconstruction is closer to the batch mean than to its own
+    image), ``fusion_blur`` (the same score for each image's own 4 x 4 blur, :func:`leaklib.leakage.blur_baseline`:
+    a blurred image already leans towards a smooth mean) and ``fusion_over_blur`` (= fusion_psnr - fusion_blur:
+    positive when a reconstruction leans towards the mean more than a blur of its own image does), their means, and ``recon_pairwise_psnr`` / ``true_pairwise_psnr``: the mean PSNR between two
+    different reconstructions / two different true images of the batch (reconstructions that fuse are
+    more alike than the images they came from). ``recon01[i]`` must be aligned to ``true01[i]``.
+    """
+    recon, true = check_pair(recon01, true01)
+    mean = true.mean(0, keepdim=True).expand_as(true)
+    p_own, p_mean = psnr(recon, true).clamp(max=PSNR_MAX), psnr(recon, mean).clamp(max=PSNR_MAX)
+    s_own, s_mean = ssim(recon, true), ssim(recon, mean)
+    blurred = blur_baseline(true)
+    fusion, fusion_blur = p_mean - p_own, psnr(blurred, mean).clamp(max=PSNR_MAX) - psnr(blurred, true).clamp(max=PSNR_MAX)
+    out: dict[str, Any] = {
+        "psnr_own": p_own.tolist(), "psnr_mean": p_mean.tolist(),
+        "ssim_own": s_own.tolist(), "ssim_mean": s_mean.tolist(),
+        "fusion_psnr": fusion.tolist(), "fusion_blur": fusion_blur.tolist(),
+        "fusion_over_blur": (fusion - fusion_blur).tolist(),
+        "recon_pairwise_psnr": _mean_offdiag(_pairwise_psnr(recon)),
+        "true_pairwise_psnr": _mean_offdiag(_pairwise_psnr(true)),
+    }
+    for key in ("psnr_own", "psnr_mean", "ssim_own", "ssim_mean", "fusion_psnr", "fusion_blur", "fusion_over_blur"):
+        out[f"{key}_avg"] = float(torch.tensor(out[key]).mean())
+    return out

@@ -7,6 +7,8 @@ over a batch are the caller's choice (Geiping et al. 2020, Sec. 4, report the me
 PSNR of two identical images is ``+inf`` (MSE 0). :func:`batch_metrics` and :func:`align` cap PSNR at
 :data:`PSNR_MAX` dB so that means and assignments stay finite and JSON-writable; the cap stands for
 "exact up to float rounding" (an MSE of 1e-10 is a pixel error of 1e-5, below 8-bit quantisation).
+:func:`circular_shift_scores` finds the circular shift that best aligns a reconstruction (Geiping et al. 2020,
+Sec. 5: with circular padding the position of the object is lost).
 """
 
 from __future__ import annotations
@@ -229,3 +231,48 @@ def batch_metrics(
         "permutation": perm.tolist(),
         "per_image": per_image,
     }
+
+
+def check_pair(recon01: torch.Tensor, true01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two (N, C, H, W) float CPU tensors of one shape (a reconstruction and its truth), or a clear error."""
+    recon, true = torch.as_tensor(recon01).float().cpu(), torch.as_tensor(true01).float().cpu()
+    if recon.ndim != 4 or recon.shape != true.shape:
+        raise LeaklibError(f"recon01 and true01 must be (N, C, H, W) of one shape, got {tuple(recon.shape)} "
+                           f"and {tuple(true.shape)}")
+    return recon, true
+
+
+def circular_shift_scores(recon01: torch.Tensor, true01: torch.Tensor, max_shift: int | None = None) -> dict[str, Any]:
+    """For each image, the circular shift (dy, dx) of the reconstruction with the highest PSNR to the truth.
+
+    All shifts with ``|dy|, |dx| <= max_shift`` (default: half the image) are tried with ``torch.roll``.
+    Returns per-image lists ``shift`` ([dy, dx]), ``psnr_unshifted``, ``psnr_shifted`` (best shift, >= the
+    unshifted one), ``gain`` (their difference), ``shifted`` (whether the best shift is not (0, 0)), and
+    the fraction ``shifted_rate`` and mean ``gain_avg`` over images.
+    """
+    recon, true = check_pair(recon01, true01)
+    h, w = recon.shape[-2:]
+    if max_shift is None:
+        max_shift = max(h, w) // 2
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise LeaklibError(f"max_shift must be an integer >= 0, got {max_shift!r}")
+    shifts = [(dy, dx) for dy in range(-min(max_shift, h - 1), min(max_shift, h - 1) + 1)
+              for dx in range(-min(max_shift, w - 1), min(max_shift, w - 1) + 1)]
+    scores = torch.stack([psnr(torch.roll(recon, (dy, dx), dims=(-2, -1)), true) for dy, dx in shifts], 1)
+    scores = scores.clamp(max=PSNR_MAX)
+    zero = shifts.index((0, 0))
+    best = scores.argmax(1)
+    unshifted = scores[:, zero]
+    shifted_psnr = scores.gather(1, best[:, None])[:, 0]
+    # ties keep (0, 0): a shift counts only if it is strictly better
+    best = torch.where(shifted_psnr > unshifted, best, torch.full_like(best, zero))
+    out: dict[str, Any] = {
+        "shift": [list(shifts[int(b)]) for b in best],
+        "psnr_unshifted": unshifted.tolist(),
+        "psnr_shifted": torch.maximum(shifted_psnr, unshifted).tolist(),
+    }
+    out["gain"] = [b - a for a, b in zip(out["psnr_unshifted"], out["psnr_shifted"])]
+    out["shifted"] = [s != [0, 0] for s in out["shift"]]
+    out["shifted_rate"] = sum(out["shifted"]) / len(out["shifted"])
+    out["gain_avg"] = sum(out["gain"]) / len(out["gain"])
+    return out

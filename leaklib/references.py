@@ -307,7 +307,8 @@ def calibrate_reference(
     its tolerance ``max(floor, spread * std, 1.5 * largest deviation from the mean)``; ``floor`` is the
     hand-set tolerance (kept in the file, so calibrating again does not ratchet). The file also records,
     per claim, in how many seeds it held: a claim that does not hold in every seed is not robust at this
-    budget and is listed in the returned ``calibration["fragile_claims"]``.
+    budget and is listed in the returned ``calibration["fragile_claims"]``; ``calibration["measured_by_seed"]``
+    keeps each seed's scalar measurements.
     """
     import statistics
 
@@ -336,6 +337,9 @@ def calibrate_reference(
         "command": f"leaklib notebooks --only {notebook} --profile {profile} --update-references "
                    f"--calibration-seeds {' '.join(str(s) for s in sorted(samples))}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # every seed's scalar measurements, so a reader sees both sides of each claim in each seed
+        "measured_by_seed": {str(seed): {k: round(float(v), 4) for k, v in m.items() if _number(v)}
+                             for seed, m in sorted(samples.items())},
     }
     validate_reference(ref, notebook)
     write_json(reference_path(notebook, profile, ref_dir), ref)

@@ -117,7 +117,7 @@ def test_cuda_matches_cpu():
 def test_observations_carry_their_own_global_weights():
     """An observation made at other weights is simulated there: attacking it equals attacking a model that
     holds those weights, and a list of rounds at successive weights runs."""
-    from leaklib.findings.labels_study import local_updates
+    from leaklib.fl import local_updates
 
     model, moved = TinyConv(seed=0), TinyConv(seed=0)
     with torch.no_grad():  # other weights, same batch-norm statistics (observations carry parameters only)

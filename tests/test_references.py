@@ -242,6 +242,7 @@ def test_calibrate_reference_uses_the_seed_spread_and_keeps_the_floor(tmp_path):
     assert ref["values"]["psnr"]["value"] == 20.0 and ref["values"]["psnr"]["tolerance"] == pytest.approx(8.0)
     assert ref["values"]["n"] == {"value": 4.0, "tolerance": 0.0, "floor": 0.0, "std": 0.0}
     assert ref["calibration"]["claims_held"] == {"high": "2/3"} and ref["calibration"]["fragile_claims"] == ["high"]
+    assert ref["calibration"]["measured_by_seed"]["1"] == {"psnr": 18.0, "n": 4.0}  # both sides, seed by seed
     quiet = {s: {"psnr": 20.0 + 0.01 * s, "n": 4} for s in range(3)}
     again = calibrate_reference("nb", "quick", quiet, ref_dir=tmp_path)
     assert again["values"]["psnr"]["tolerance"] == 1.0  # back to the hand-set floor, no ratchet

@@ -10,7 +10,7 @@
 - accuracy.py: :func:`label_accuracy_table`, every rule on the same client updates (``leaklib labels``).
 """
 
-from .accuracy import label_accuracy_table
+from .accuracy import label_accuracy_table, label_rows
 from .bias_rule import bias
 from .counts import counts_to_labels, labels_to_counts, round_counts
 from .geng_path_rule import geng_path
@@ -22,7 +22,7 @@ from .rules import analytic, geng, idlg, ilrg, llg, yin
 
 __all__ = [
     "RULES", "DummyStatistics", "LastLayer", "analytic", "bias", "counts_to_labels", "dummy_statistics",
-    "geng", "geng_path", "idlg", "ilrg", "ilrg_refined", "label_accuracy_table", "labels_to_counts", "last_layer",
+    "geng", "geng_path", "idlg", "ilrg", "ilrg_refined", "label_accuracy_table", "label_rows", "labels_to_counts", "last_layer",
     "last_layer_gradient", "list_rules", "llg", "oracle", "peel", "recover_labels", "resolve_rule", "round_counts",
     "rule_options", "yin",
 ]

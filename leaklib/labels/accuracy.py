@@ -194,6 +194,24 @@ def label_accuracy_table(
     return result
 
 
+
+def label_rows(table: dict[str, Any], **tags: Any) -> list[dict[str, Any]]:
+    """One row per rule of a label-accuracy table (``{"rules": {...}}``), tagged with ``tags`` (e.g. pattern).
+
+    A rule the table skipped (e.g. ``yin`` when K exceeds the number of classes) gets ``None`` metrics
+    and its reason under ``skipped``.
+    """
+    rows = []
+    for rule, row in table["rules"].items():
+        if "label_accuracy" in row:
+            rows.append({**tags, "rule": rule, "label_accuracy": float(row["label_accuracy"]),
+                         "exact_rate": float(row["exact_rate"]), "count_error": float(row["count_error"]),
+                         "per_trial_accuracy": [float(a) for a in row["per_trial_accuracy"]], "skipped": None})
+        else:
+            rows.append({**tags, "rule": rule, "label_accuracy": None, "exact_rate": None, "count_error": None,
+                         "per_trial_accuracy": [], "skipped": row.get("skipped", "skipped")})
+    return rows
+
 def _augmented_note(augmented: int, trials: int, dataset: str, pattern: str) -> str:
     if not augmented:
         return "no augmentation"

@@ -1,16 +1,12 @@
+"""The server's side (leaklib.fl.server), and the fusion and position scores of notebooks 02 and 08."""
+
 import pytest
 import torch
 
 from leaklib.errors import LeaklibError
-from leaklib.findings.server_study import (
-    circular_shift_scores,
-    flip_labels,
-    fusion_scores,
-    gradient_norm,
-    shift_gradient_cosine,
-)
-from leaklib.fl import fedsgd_update
-from leaklib.leakage import blur_baseline
+from leaklib.fl import fedsgd_update, flip_labels, gradient_norm, server_model, shift_gradient_cosine
+from leaklib.leakage import blur_baseline, fusion_scores
+from leaklib.metrics import circular_shift_scores
 from leaklib.models import build
 
 
@@ -75,3 +71,14 @@ def test_shift_gradient_cosine_circular_resnet_is_shift_invariant():
     assert shift_gradient_cosine(zero, x, y, (4, 4))[0] < 0.999
     with pytest.raises(LeaklibError, match="one label each"):
         shift_gradient_cosine(circ, x, torch.tensor([1, 2]), (1, 1))
+
+
+def test_server_model_honest_sends_the_model_dishonest_flips_target_with_next():
+    model = build("lenet-zhu", seed=0)
+    assert server_model("honest", model, 3, 10) is model
+    flipped = server_model("flip", model, 9, 10)  # class 9 with class 0 (mod 10)
+    w, w_flip = model.state_dict(), flipped.state_dict()
+    last = [k for k in w if k.endswith("weight")][-1]
+    assert torch.equal(w_flip[last][9], w[last][0]) and torch.equal(w_flip[last][0], w[last][9])
+    with pytest.raises(LeaklibError, match="server"):
+        server_model("evil", model, 0, 10)

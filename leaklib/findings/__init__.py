@@ -1,1 +1,0 @@
-"""Library helpers behind the notebooks, one module per group of findings (each tested)."""
