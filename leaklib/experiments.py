@@ -141,12 +141,16 @@ def wrong_labels(labels: Tensor, count: int, num_classes: int) -> Tensor:
     return out
 
 
+def first_update(observation: Observation | list[Observation]) -> Observation:
+    """The observation itself, or the first of several updates (what label rules and norms read)."""
+    return observation[0] if isinstance(observation, list) else observation
+
+
 def attack_labels(exp: Experiment, model: nn.Module, observation: Observation | list[Observation], batch: Batch,
                   seed: int = 0) -> Tensor | str:
     """The labels the attacker uses: known, ``"joint"``, or recovered by a rule (from the first update); then
     ``wrong_labels``."""
-    if isinstance(observation, list):
-        observation = observation[0]
+    observation = first_update(observation)
     if exp.labels == "joint":
         if exp.wrong_labels:
             raise LeaklibError("wrong_labels needs given labels (known or a rule), not labels='joint'")
@@ -198,13 +202,12 @@ def run_experiment(
                     checkpoint_path=checkpoint_path)
     metrics, recon01 = score(result, batch)
     bar = leakage_scores(batch.images01, recon01)
-    first = observation[0] if isinstance(observation, list) else observation
     record: dict[str, Any] = {
         "psnr": metrics["psnr"], "ssim": metrics["ssim"], "mse": metrics["mse"],
         "label_accuracy": metrics["label_accuracy"], "seconds": result.seconds, "iterations": result.iterations,
         "loss": result.loss, "per_image": metrics["per_image"],
         "per_image_margin": [b.ssim_over_blur for b in bar], "per_image_bar": [above_bar(b) for b in bar],
-        "observed_norm": gradient_norm(first), "indices": list(batch.indices),
+        "observed_norm": gradient_norm(first_update(observation)), "indices": list(batch.indices),
         "true_labels": batch.labels.tolist(), "attack_labels": result.labels.tolist(),
         "dataset": exp.dataset, "model": exp.model, "trained": bool(getattr(model, "trained", exp.trained)),
         "setting": exp.setting, "labels": exp.labels, "method": config.method, "seed": seed,
