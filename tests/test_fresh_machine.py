@@ -9,6 +9,7 @@ the_default_profiles_use`` fails, whatever happens to be installed on the machin
 """
 
 import gzip
+import json
 import os
 import stat
 import subprocess
@@ -84,10 +85,11 @@ def test_every_dataset_the_default_profiles_use_is_shipped_or_has_a_debian_packa
         assert name in SAMPLE_SETS or name in DEBIAN_PACKAGES, (name, users)
 
 
-def test_the_data_needs_are_read_from_the_profiles_and_the_notebook_code():
-    needs = data_needs(["quick"], ROOT / "notebooks")
-    assert "01_duplicate_label_recovery" in needs["fashion-mnist"]  # a profile knob (large_dataset)
-    assert "08_analytic_and_dishonest" in needs["cifar10-sample"]  # a name written in the notebook's code
+def test_the_data_needs_are_read_from_the_profiles_and_the_notebook_code(tmp_path):
+    assert "01_duplicate_label_recovery" in data_needs(["quick"], ROOT / "notebooks")["fashion-mnist"]  # a knob
+    code = {"cell_type": "code", "source": ['data = load_dataset("cifar100-sample", root)\n']}
+    (tmp_path / "99_names_a_dataset.ipynb").write_text(json.dumps({"cells": [code]}))
+    assert data_needs(["quick"], tmp_path) == {"cifar100-sample": ["99_names_a_dataset"]}  # a name in the code
 
 
 @pytest.mark.slow
