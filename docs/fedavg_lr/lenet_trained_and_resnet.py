@@ -1,5 +1,8 @@
-import json, sys, time
+import json
+import time
+
 from leaklib.experiments import attack_trial, stored_image_bar
+
 base = {"setting": "fedavg", "dataset": "fashion-mnist", "local_batch": 1, "fedavg": "unroll", "recipe": "ig-fast", "iterations": 500}
 runs = [dict(model="lenet-zhu", trained=True, tv=1e-2, local_lr=lr) for lr in (1e-3, 1e-1, 1.0)]
 runs += [dict(model="resnet20-2", tv=2e-3, local_lr=lr) for lr in (1e-3, 1e-1, 1.0)]

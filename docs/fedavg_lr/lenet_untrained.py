@@ -1,5 +1,8 @@
-import json, sys, time
+import json
+import time
+
 from leaklib.experiments import attack_trial, stored_image_bar
+
 shape = {"setting": "fedavg", "dataset": "fashion-mnist", "model": "lenet-zhu", "local_batch": 1, "fedavg": "unroll",
          "recipe": "ig-fast", "iterations": 600, "tv": 1e-2}
 for lr in [1e-3, 1e-1, 0.3, 1.0, 3.0]:
