@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,18 @@ def _nbgrader():
     return NbGraderAPI, CourseDirectory
 
 
+@contextmanager
+def _scripts_on_path() -> Iterator[None]:
+    """This interpreter's scripts first on PATH: nbgrader runs its database migrations with the ``alembic``
+    command, found on PATH, which a virtual environment used without activation does not have."""
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
+
+
 def _api(course: Path):
     from traitlets.config import Config
 
@@ -65,6 +79,10 @@ def _meta(grade_id: str, *, solution: bool = False, grade: bool = False, points:
     return {"nbgrader": meta}
 
 
+def _points(n: int) -> str:
+    return f"{n} point{'s' if n != 1 else ''}"
+
+
 def _solution_source(exercise: Exercise) -> str:
     if exercise.kind == "implement":
         return exercise.solution
@@ -75,12 +93,12 @@ def _solution_source(exercise: Exercise) -> str:
 
 def _test_source(exercise: Exercise, profile: str, ranges_path: Path) -> str:
     if exercise.kind == "implement":
-        return (f"# autograder: your function against leaklib's on random inputs ({exercise.points} points)\n"
+        return (f"# autograder: your function against leaklib's on random inputs ({_points(exercise.points)})\n"
                 f"from leaklib.course import checks\n\n"
                 f"### BEGIN HIDDEN TESTS\nchecks.{exercise.check}({_function_name(exercise)})\n### END HIDDEN TESTS")
     low, high = answer_range(exercise, profile, ranges_path)
     return (f"# autograder: your number against the range measured by running the solution over seeds "
-            f"({exercise.points} point{'s' if exercise.points > 1 else ''})\n"
+            f"({_points(exercise.points)})\n"
             f"assert isinstance({exercise.answer}, (int, float)), 'store a number in {exercise.answer}'\n"
             f"### BEGIN HIDDEN TESTS\n"
             f"assert {low!r} <= {exercise.answer} <= {high!r}, f'{{{exercise.answer}}} is outside the measured range'\n"
@@ -123,10 +141,10 @@ def instructor_notebook(path: Path, profile: str, ranges_path: Path = RANGES_PAT
     if graded:
         total = sum(e.points for e in graded)
         nb.cells.append(nbformat.v4.new_markdown_cell(
-            f"## Graded exercises ({total} points)\nWrite your code between the marked lines; each exercise's "
+            f"## Graded exercises ({_points(total)})\nWrite your code between the marked lines; each exercise's "
             "test cell is graded by the autograder (hidden tests).", metadata=_meta(f"{notebook}-intro")))
     for e in graded:
-        nb.cells.append(nbformat.v4.new_markdown_cell(f"### {e.id} ({e.kind}, {e.points} points)\n{e.task.strip()}",
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"### {e.id} ({e.kind}, {_points(e.points)})\n{e.task.strip()}",
                                                       metadata=_meta(f"{e.id}-task")))
         nb.cells.append(nbformat.v4.new_code_cell(_solution_source(e), metadata=_meta(e.id, solution=True)))
         nb.cells.append(nbformat.v4.new_code_cell(_test_source(e, profile, ranges_path),
@@ -176,7 +194,8 @@ def build_course(out: str | os.PathLike, *, profile: str = "course", only: Seque
         ref = notebooks_dir / "references" / f"{name}.{base_profile(profile)}.json"
         if ref.exists():
             shutil.copy2(ref, folder / "references" / ref.name)
-        result = api.generate_assignment(name, force=True, create=True)
+        with _scripts_on_path():
+            result = api.generate_assignment(name, force=True, create=True)
         if not result.get("success"):
             raise LeaklibError(f"nbgrader generate_assignment {name} failed:\n{result.get('log', '')[-2000:]}")
     return CourseBuild(root, names)
@@ -201,7 +220,7 @@ def grade(course: str | os.PathLike, submission: str | os.PathLike, *, student: 
         shutil.rmtree(folder)
     shutil.copytree(release, folder)  # the assignment's other files (its reference) beside the notebook
     shutil.copy2(submission, folder / f"{name}.ipynb")
-    with kernel_environment():  # nbgrader's python3 kernel is this interpreter
+    with kernel_environment(), _scripts_on_path():  # nbgrader's python3 kernel is this interpreter
         result = _api(root).autograde(name, student, force=True, create=True)
     if not result.get("success"):
         raise LeaklibError(f"nbgrader autograde of {submission} failed:\n{result.get('log', '')[-3000:]}")
