@@ -222,14 +222,14 @@ def grade(course: str | os.PathLike, submission: str | os.PathLike, *, student: 
     shutil.copy2(submission, folder / f"{name}.ipynb")
     with kernel_environment(), _scripts_on_path():  # nbgrader's python3 kernel is this interpreter
         result = _api(root).autograde(name, student, force=True, create=True)
-    if not result.get("success"):
-        raise LeaklibError(f"nbgrader autograde of {submission} failed:\n{result.get('log', '')[-3000:]}")
-    from nbgrader.api import Gradebook
+        if not result.get("success"):
+            raise LeaklibError(f"nbgrader autograde of {submission} failed:\n{result.get('log', '')[-3000:]}")
+        from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        notebook = gb.find_submission_notebook(name, name, student)
-        return [{"exercise": g.name.removesuffix("-test"), "score": float(g.score), "max_score": float(g.max_score)}
-                for g in sorted(notebook.grades, key=lambda g: g.name)]
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+            notebook = gb.find_submission_notebook(name, name, student)
+            return [{"exercise": g.name.removesuffix("-test"), "score": float(g.score),
+                     "max_score": float(g.max_score)} for g in sorted(notebook.grades, key=lambda g: g.name)]
 
 
 def score_table(rows: list[dict[str, Any]]) -> str:
