@@ -4,12 +4,17 @@ A reference file ``notebooks/references/<notebook>.<profile>.json`` holds::
 
     {"notebook", "profile", "command" (what produced the values), "created", "versions" (leaklib, torch, ...),
      "values": {name: {"value": x, "tolerance": t} or {"value": x, "rel_tolerance": r}},
-     "claims": [{"id", "text", "check", "paper"}]}
+     "claims": [{"id", "text", "check", "paper", optional "published", "published_setting",
+                 "reproduces", "why"}]}
 
 ``values`` pin this project's own measured numbers (regression: a value outside its tolerance FAILs);
 ``claims`` state a paper's finding in words plus a ``check`` expression over measured names, e.g.
 ``"psnr_untrained > psnr_trained"`` (Geiping et al. 2020, Sec. 4). Checks are evaluated by a small
-interpreter over a whitelisted subset of Python expressions, never by ``eval``.
+interpreter over a whitelisted subset of Python expressions, never by ``eval``. Where the paper reports
+numbers, ``published`` maps measured names of the check to them (e.g. ``{"acc_geng_dup4_fedsgd": 0.996}``,
+Geng et al. 2021) and ``published_setting`` says in which setting, if not the profile's; the claim table
+shows them beside the measured values. A reference may pin no values (``"values": {}``: the ``paper``
+profile before its first run): its claims are checked alone.
 """
 
 from __future__ import annotations
@@ -189,7 +194,33 @@ def validate_reference(ref: Mapping[str, Any], source: str = "reference") -> dic
         parse_check(claim["check"])
         if claim.get("reproduces", True) is False and not str(claim.get("why", "")).strip():
             raise LeaklibError(f"{source}: claim {claim['id']!r} is marked not to reproduce but gives no 'why'")
+        _validate_published(claim, source)
     return dict(ref)
+
+
+def _validate_published(claim: Mapping[str, Any], source: str) -> None:
+    """Check a claim's optional ``published`` (measured name of its check -> the paper's number) and
+    ``published_setting`` (a non-empty string, only beside ``published``)."""
+    where = f"{source}: claim {claim['id']!r}"
+    published = claim.get("published")
+    if "published" in claim:
+        if not isinstance(published, Mapping) or not published:
+            raise LeaklibError(f"{where}: 'published' must map measured names to the paper's numbers, "
+                               f"got {published!r}")
+        used = check_names(claim["check"])
+        for name, number in published.items():
+            if name not in used:
+                raise LeaklibError(f"{where}: 'published' names {name!r}, which its check does not use "
+                                   f"(it uses {', '.join(used)})")
+            if not _number(number):
+                raise LeaklibError(f"{where}: 'published' {name!r} must be a finite number, got {number!r}")
+    if "published_setting" in claim:
+        setting = claim["published_setting"]
+        if not isinstance(setting, str) or not setting.strip():
+            raise LeaklibError(f"{where}: 'published_setting' must be a non-empty string, got {setting!r}")
+        if "published" not in claim:
+            raise LeaklibError(f"{where}: 'published_setting' describes published numbers, but the claim has "
+                               "no 'published'")
 
 
 def load_reference(notebook: str, profile: str, ref_dir: str | os.PathLike = DEFAULT_REF_DIR) -> dict[str, Any]:
@@ -224,7 +255,9 @@ def write_reference(
     ``names`` picks which measured values to pin (default: those in ``tolerances``, else those already in
     the existing reference). ``tolerances`` maps a name to an absolute tolerance (a number) or to
     ``{"tolerance": t}`` / ``{"rel_tolerance": r}``; a name without one keeps the existing reference's
-    tolerance. ``claims=None`` keeps the existing claims (claims are written by people, values measured).
+    tolerance. ``claims=None`` keeps the existing claims as they are, with their ``published`` numbers
+    (claims are written by people, values measured). A reference that would pin nothing and claim nothing
+    is refused: it could only fail (:func:`assert_passed`), so its claims must be written first.
     """
     measured = plain_values(measured)
     path = reference_path(notebook, profile, ref_dir)
@@ -251,6 +284,11 @@ def write_reference(
         "values": values,
         "claims": [dict(c) for c in (claims if claims is not None else old["claims"])],
     }
+    if not ref["values"] and not ref["claims"]:
+        raise LeaklibError(
+            f"{str(path)!r} would pin no values and state no claims, so every check of it would fail: write its "
+            f"claims first (as in the other references), or pass tolerances={{name: ...}} for values to pin"
+        )
     validate_reference(ref, str(path))
     return write_json(path, ref)
 
@@ -264,7 +302,10 @@ def reference_versions() -> dict[str, str]:
 
 
 def version_mismatch(reference: Mapping[str, Any]) -> str | None:
-    """A one-line warning when this run's versions differ from those the reference was made with."""
+    """A one-line warning when this run's versions differ from those the reference was made with; none for a
+    reference that pins no values (its claims compare this run's own numbers with each other)."""
+    if not reference.get("values"):
+        return None
     stored = reference.get("versions")
     if not isinstance(stored, Mapping):
         return ("the reference does not record the versions it was made with (it predates constraints.txt); "
@@ -397,6 +438,7 @@ class Row:
     status: str  # PASS or FAIL
     paper: str = ""
     note: str = ""
+    published: str = ""  # the paper's numbers for the claim's names (and their setting), "" if it gives none
 
 
 def _fmt(x: Any) -> str:
@@ -447,7 +489,16 @@ def _claim_row(claim: Mapping[str, Any], measured: Mapping[str, Any]) -> Row:
     status = PASS if ok else FAIL
     if not ok and claim.get("reproduces", True) is False:
         status, note = NOT_REPRODUCED, f"{claim.get('why', '')} {note}".strip()
-    return Row(claim["id"], "claim", claim["text"], shown, expr, status, paper, note)
+    return Row(claim["id"], "claim", claim["text"], shown, expr, status, paper, note, _published_text(claim))
+
+
+def _published_text(claim: Mapping[str, Any]) -> str:
+    """``name=number, ...`` of a claim's ``published`` numbers (as the paper wrote them), then their setting in
+    parentheses when it differs from the profile's; ``""`` when the paper gives no number."""
+    published = claim.get("published") or {}
+    text = ", ".join(f"{name}={number:g}" for name, number in published.items())
+    setting = claim.get("published_setting")
+    return f"{text} ({setting})" if text and setting else text
 
 
 def check(measured: Mapping[str, Any], reference: Mapping[str, Any]) -> list[Row]:
@@ -468,10 +519,14 @@ def claim_table(rows: Iterable[Row | Mapping[str, Any]], markdown: bool = False,
     """The rows as a printable fixed-width table, or (``markdown=True``) a Markdown table.
 
     ``held`` (claim id -> ``"k/n"``, :func:`seeds_held`) adds a column: in how many calibration seeds each
-    claim held."""
+    claim held. When any row carries the paper's numbers, a ``published`` column shows them beside ``measured``."""
     rows = _as_rows(rows)
     header = ["status", "id", "claim", "measured", "reference", "paper", "note"]
     cells = [[r.status, r.id, r.claim, r.measured, r.reference, r.paper, r.note] for r in rows]
+    if any(r.published for r in rows):
+        header.insert(4, "published")
+        for row, r in zip(cells, rows, strict=True):
+            row.insert(4, r.published)
     if held is not None:
         header.insert(1, "seeds held")
         for row, r in zip(cells, rows, strict=True):
@@ -578,9 +633,11 @@ def check_and_record(
     """A notebook's last step: load its reference, check, write metrics.json, print the table.
 
     With ``update=True`` the reference is first regenerated from ``measured`` (:func:`write_reference`,
-    keeping stored tolerances and claims unless new ones are given); its values then match by
-    construction, while the claims are still checked. metrics.json records ``reference_updated`` and the
-    provenance (versions, and the ``seed`` and ``device`` of the run when given).
+    keeping stored tolerances and claims, with their published numbers, unless new ones are given); its
+    values then match by construction, while the claims are still checked. A reference that pins no values
+    (a ``paper`` one before its first run) still pins none unless ``tolerances`` name some: only its claims
+    are checked. metrics.json records ``reference_updated`` and the provenance (versions, and the ``seed``
+    and ``device`` of the run when given).
     """
     if update:
         write_reference(notebook, profile, measured, tolerances=tolerances, claims=claims, ref_dir=ref_dir)

@@ -1,8 +1,12 @@
 """Reference files, the safe check evaluator, PASS/FAIL rows, the claim table and the gallery."""
 
+import ast
 import json
+import re
+from pathlib import Path
 
 import matplotlib
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -11,7 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from leaklib.errors import LeaklibError  # noqa: E402
-from leaklib.io import save_figure  # noqa: E402
+from leaklib.io import save_figure, write_json  # noqa: E402
+from leaklib.profiles import settings  # noqa: E402
 from leaklib.references import (  # noqa: E402
     ClaimsFailed,
     Row,
@@ -22,6 +27,7 @@ from leaklib.references import (  # noqa: E402
     claim_table,
     evaluate,
     load_reference,
+    validate_reference,
     write_gallery,
     write_reference,
 )
@@ -281,3 +287,199 @@ def test_the_gallery_shows_seeds_held_per_claim_and_the_widest_relative_toleranc
     text = write_gallery(figs).read_text()
     assert "| PASS | 3/4 | lower |" in text
     assert "Widest relative tolerance: `psnr_trained` 10 ± 4 (40 % of its value)." in text
+
+
+# ---------------------------------------------------------------- the paper profile's references
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _loop_bindings(loop: ast.For, cfg: dict, dicts: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The values a ``for`` loop's names take, where the code fixes them: a literal tuple or list (of tuples for
+    ``for a, b in ...``), a knob ``cfg["..."]`` of the profile, or the keys of a dict literal of the cell
+    (``for k, v in pairs.items()``); names bound otherwise are left out."""
+    it = loop.iter
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items" \
+            and isinstance(it.func.value, ast.Name) and it.func.value.id in dicts:
+        items = [ast.Tuple([ast.Constant(k), ast.Name("_")]) for k in dicts[it.func.value.id]]
+    elif isinstance(it, ast.Subscript) and isinstance(it.value, ast.Name) and it.value.id == "cfg":
+        items = [ast.Constant(v) for v in cfg[ast.literal_eval(it.slice)]]
+    elif isinstance(it, (ast.Tuple, ast.List)):
+        items = it.elts
+    else:
+        return {}
+    targets = [loop.target] if isinstance(loop.target, ast.Name) else list(getattr(loop.target, "elts", []))
+    bound = {}
+    for i, target in enumerate(targets):
+        parts = [item if len(targets) == 1 else getattr(item, "elts", [None] * len(targets))[i] for item in items]
+        if isinstance(target, ast.Name) and all(isinstance(p, ast.Constant) for p in parts):
+            bound[target.id] = [str(p.value) for p in parts]
+    return bound
+
+
+def _key_pattern(key: ast.expr, env: dict[str, list[str]]) -> str | None:
+    """A regex of the names a key expression gives: a string as it is, an f-string with each loop name replaced
+    by its values and anything else by ``\\w+``; None for a key that is not a string."""
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return re.escape(key.value)
+    if not isinstance(key, ast.JoinedStr):
+        return None
+    out = ""
+    for part in key.values:
+        if isinstance(part, ast.Constant):
+            out += re.escape(part.value)
+        elif isinstance(part.value, ast.Name) and part.value.id in env:
+            out += "(?:" + "|".join(re.escape(v) for v in env[part.value.id]) + ")"
+        else:
+            out += r"\w+"
+    return out
+
+
+def measured_patterns(notebook: str, profile: str = "paper") -> list[str]:
+    """Regexes of every name a notebook's ``measured`` dict can hold under ``profile``, read from the code of the
+    cell that calls ``ctx.check(measured)``: its ``measured = {...}`` literal, ``measured[key] = ...`` and
+    ``measured.update(...)``, with loops over literals and over the profile's knobs resolved."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{notebook}.ipynb", as_version=4)
+    cell = [c.source for c in nb.cells if c.cell_type == "code" and "ctx.check(measured)" in c.source][-1]
+    cfg, found = settings(notebook, profile), []
+    dicts = {t.id: [k.value for k in node.value.keys] for node in ast.walk(ast.parse(cell))
+             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+             and all(isinstance(k, ast.Constant) for k in node.value.keys) for t in node.targets
+             if isinstance(t, ast.Name)}
+
+    def is_measured(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == "measured"
+
+    def visit(node: ast.AST, env: dict[str, list[str]]) -> None:
+        if isinstance(node, ast.For):
+            env = {**env, **_loop_bindings(node, cfg, dicts)}
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if is_measured(target) and isinstance(node.value, ast.Dict):
+                    found.extend(_key_pattern(k, env) for k in node.value.keys)
+                for t in getattr(target, "elts", [target]):
+                    if isinstance(t, ast.Subscript) and is_measured(t.value):
+                        found.append(_key_pattern(t.slice, env))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_measured(node.func.value) \
+                and node.func.attr == "update":
+            found.extend(re.escape(k.arg) for k in node.keywords)
+            found.extend(_key_pattern(k, env) for a in node.args if isinstance(a, ast.Dict) for k in a.keys)
+        for child in ast.iter_child_nodes(node):
+            visit(child, env)
+
+    visit(ast.parse(cell), {})
+    return [p for p in found if p]
+
+
+def test_the_name_reader_follows_the_paper_knobs():
+    """How the next test reads a notebook: names are the code's, loops over knobs take the paper profile's values."""
+    def measured(name, notebook="01_duplicate_label_recovery", profile="paper"):
+        return any(re.fullmatch(p, name) for p in measured_patterns(notebook, profile))
+
+    assert measured("acc_geng_dup4_fedsgd") and measured("acc_geng_path_large_fedavg") and measured("psnr_gap_wins")
+    assert not measured("acc_geng_dup4_fedsgdx") and not measured("psnr_gen")  # typos
+    assert not measured("acc_geng_dup3_fedsgd", profile="smoke") and measured("acc_geng_dup3_fedsgd")  # dups: [1, 4]
+    assert not measured("acc_geng_dup8_fedsgd")  # the paper profile's dups stop at 4
+    assert measured("psnr_dlg_trained", "03_trained_vs_untrained") and not measured("psnr_cg_trained",
+                                                                                     "03_trained_vs_untrained")
+    assert measured("width_hi_minus_lo_mean", "04_width_depth") and not measured("width_top_mean", "04_width_depth")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_notebook_has_a_paper_reference_whose_checks_use_only_what_it_measures(notebook):
+    """The paper profile's reference: nothing pinned before a paper run, the papers' claims, each citing its source,
+    and every name a check uses is one the notebook's last cell measures with the paper profile's knobs."""
+    ref = load_reference(notebook, "paper", ROOT / "notebooks" / "references")
+    assert ref["notebook"] == notebook and ref["profile"] == "paper" and ref["values"] == {}
+    assert ref["claims"], "a paper reference without claims checks nothing"
+    patterns = measured_patterns(notebook)
+    for claim in ref["claims"]:
+        assert claim.get("paper", "").strip(), f"{claim['id']} names no source"
+        unmeasured = [n for n in check_names(claim["check"]) if not any(re.fullmatch(p, n) for p in patterns)]
+        assert not unmeasured, f"{notebook}: claim {claim['id']} uses {unmeasured}, which the notebook never measures"
+
+
+def test_paper_width_and_depth_claims_name_networks_of_the_paper_profile():
+    """04 names its medians after the networks (``psnr_resnet20_8``): those its paper claims use must be ones the
+    paper profile attacks (widths 1, 2, 4, 8 of ResNet-20; depths 20 .. 56 at width 4)."""
+    cfg = settings("04_width_depth", "paper")
+    models = {f"resnet20_{w}" for w in cfg["widths"]} | {f"resnet{d}_{cfg['depth_width']}" for d in cfg["depths"]}
+    ref = load_reference("04_width_depth", "paper", ROOT / "notebooks" / "references")
+    named = {m.group(2) for c in ref["claims"] for n in check_names(c["check"])
+             if (m := re.fullmatch(r"(psnr|ssim|bar)_(resnet\d+_\d+)", n))}
+    assert named and named <= models, named - models
+
+
+PUBLISHED = {"id": "labels", "text": "geng recovers nearly every label", "check": "acc_geng >= 0.99 and acc_geng > acc_yin",
+             "paper": "Geng et al. 2021, Sec. 5", "published": {"acc_geng": 0.996, "acc_yin": 0.4939},
+             "published_setting": "ImageNet, batch 16"}
+
+
+def test_a_claim_with_published_numbers_shows_them_beside_the_measured_ones():
+    ref = {"notebook": "01", "profile": "paper", "values": {}, "claims": [PUBLISHED, CLAIMS[1]]}
+    rows = check({"acc_geng": 0.98, "acc_yin": 0.6, "label_accuracy": 1.0, "psnrs": [12.0]}, ref)
+    assert rows[0].published == "acc_geng=0.996, acc_yin=0.4939 (ImageNet, batch 16)" and rows[1].published == ""
+    assert rows[0].measured == "acc_geng=0.98, acc_yin=0.6" and rows[0].status == "FAIL"  # 0.98 < 0.99
+    header, _, first, *_ = claim_table(rows).splitlines()
+    assert header.split()[:5] == ["status", "id", "claim", "measured", "published"]
+    assert "acc_geng=0.996, acc_yin=0.4939 (ImageNet, batch 16)" in first
+    md = claim_table(rows, markdown=True).splitlines()
+    assert md[0].startswith("| status | id | claim | measured | published | reference |")
+    assert "| acc_geng=0.98, acc_yin=0.6 | acc_geng=0.996, acc_yin=0.4939 (ImageNet, batch 16) |" in md[2]
+    assert "published" not in claim_table(rows[1:])  # no column when no claim has a published number
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("published", 0.996, "'published' must map measured names"),
+    ("published", {}, "'published' must map measured names"),
+    ("published", {"acc_geng": "99.6 %"}, "'published' 'acc_geng' must be a finite number"),
+    ("published", {"acc_geng": True}, "'published' 'acc_geng' must be a finite number"),
+    ("published", {"acc_geng": float("nan")}, "'published' 'acc_geng' must be a finite number"),
+    ("published", {"acc_gen": 0.996}, "'published' names 'acc_gen', which its check does not use"),
+    ("published_setting", "", "'published_setting' must be a non-empty string"),
+    ("published_setting", ["ImageNet"], "'published_setting' must be a non-empty string"),
+])
+def test_a_bad_published_field_gets_an_error_naming_the_claim_and_the_field(field, value, message):
+    ref = {"notebook": "01", "profile": "paper", "values": {}, "claims": [{**PUBLISHED, field: value}]}
+    with pytest.raises(LeaklibError, match=re.escape(f"claim 'labels': {message}")):
+        validate_reference(ref, "01.paper.json")
+    alone = {k: v for k, v in PUBLISHED.items() if k != "published"}
+    with pytest.raises(LeaklibError, match="'published_setting' describes published numbers, but the claim has no"):
+        validate_reference({**ref, "claims": [alone]})
+
+
+def test_a_reference_without_values_is_checked_on_its_claims_alone(tmp_path, capsys):
+    refs, figs = tmp_path / "refs", tmp_path / "figs"
+    refs.mkdir()
+    write_json(refs / "01_x.paper.json", {"notebook": "01_x", "profile": "paper", "values": {}, "claims": [PUBLISHED]})
+    rows = check_and_record("01_x", "paper", {"acc_geng": 0.997, "acc_yin": 0.5}, ref_dir=refs, figures_dir=figs)
+    assert [(r.kind, r.id, r.status) for r in rows] == [("claim", "labels", "PASS")]
+    assert assert_passed(rows) == rows
+    metrics = json.loads((figs / "01_x" / "metrics.json").read_text())
+    assert metrics["version_warning"] is None and metrics["widest_tolerance"] is None  # nothing pinned to drift
+    assert "WARNING" not in capsys.readouterr().out
+    assert "| acc_geng=0.996, acc_yin=0.4939 (ImageNet, batch 16) |" in write_gallery(figs).read_text()
+
+
+def test_update_on_a_paper_reference_keeps_its_claims_and_published_numbers(tmp_path):
+    """--update-references on the paper profile: the claims (and the papers' numbers) stay, values are pinned only
+    where tolerances are given, and a reference that would check nothing is never written."""
+    refs, figs = tmp_path / "refs", tmp_path / "figs"
+    nb = "01_duplicate_label_recovery"
+    original = load_reference(nb, "paper", ROOT / "notebooks" / "references")
+    refs.mkdir()
+    write_json(refs / f"{nb}.paper.json", original)
+    measured = {n: 0.5 for c in original["claims"] for n in check_names(c["check"])}
+    rows = check_and_record(nb, "paper", measured, ref_dir=refs, figures_dir=figs, update=True)
+    updated = load_reference(nb, "paper", refs)
+    assert updated["claims"] == original["claims"] and updated["values"] == {}
+    assert [r.id for r in rows] == [c["id"] for c in original["claims"]]  # checked on the claims, not emptied
+    assert rows[0].published.startswith("acc_geng_dup4_fedsgd=0.996, acc_yin_dup4_fedsgd=0.4939 (paper: ImageNet")
+    check_and_record(nb, "paper", measured, ref_dir=refs, figures_dir=figs, update=True,
+                     tolerances={"psnr_geng": 2.0})
+    pinned = load_reference(nb, "paper", refs)
+    assert pinned["values"] == {"psnr_geng": {"value": 0.5, "tolerance": 2.0}}
+    assert pinned["claims"] == original["claims"]
+    with pytest.raises(LeaklibError, match="would pin no values and state no claims"):
+        check_and_record("02_none", "paper", {"a": 1.0}, ref_dir=refs, figures_dir=figs, update=True)
+    assert not (refs / "02_none.paper.json").exists()
