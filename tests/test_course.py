@@ -11,7 +11,7 @@ import torch
 
 from leaklib.course import EXERCISES, checks, exercises
 from leaklib.course.plan import course_notebooks, course_settings
-from leaklib.course.ranges import accepted_range, calibrate, measure
+from leaklib.course.ranges import accepted_range, answer_range, calibrate, load_ranges, measure
 from leaklib.errors import LeaklibError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +78,29 @@ def test_course_profile_shrinks_only_what_it_names():
     assert course_settings("02_same_class_fusion", "smoke") == settings("02_same_class_fusion", "smoke")
     with pytest.raises(LeaklibError, match="course profile"):
         course_settings("02_same_class_fusion", "paper")
+
+
+def test_every_experiment_has_a_course_range_measured_by_its_own_solution_over_four_seeds():
+    stored = load_ranges()["course"]
+    for e in (e for e in EXERCISES if e.kind == "experiment"):
+        entry = stored[e.id]
+        assert entry["seeds"] == [0, 1, 2, 3] and len(entry["values"]) == 4
+        assert (entry["low"], entry["high"]) == accepted_range(entry["values"]) == answer_range(e, "course")
+
+
+def test_a_range_measured_with_another_solution_is_refused(tmp_path):
+    from dataclasses import replace
+
+    from leaklib.io import write_json
+
+    e = _exercise("fusion_8")
+    path = tmp_path / "ranges.json"
+    write_json(path, {"course": {e.id: load_ranges()["course"][e.id]}})
+    assert answer_range(e, "course", path)
+    with pytest.raises(LeaklibError, match="solution changed"):
+        answer_range(replace(e, solution=e.solution + "\nanswer_fusion_8 += 1\n"), "course", path)
+    with pytest.raises(LeaklibError, match="no measured range.*leaklib course calibrate"):
+        answer_range(_exercise("bar_16"), "course", path)
 
 
 def test_measure_refuses_an_implement_exercise():

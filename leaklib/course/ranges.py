@@ -8,6 +8,7 @@ and date, in ``ranges.json`` next to this module. The autograder accepts an answ
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,21 @@ def load_ranges(path: str | Path = RANGES_PATH) -> dict[str, Any]:
     return read_json(path) if path.exists() else {}
 
 
+def solution_digest(exercise: Exercise) -> str:
+    """A short hash of the solution's code: a range holds only for the solution that measured it."""
+    return hashlib.sha256(exercise.solution.encode()).hexdigest()[:16]
+
+
 def answer_range(exercise: Exercise, profile: str, path: str | Path = RANGES_PATH) -> tuple[float, float]:
-    """The stored range of ``exercise`` under ``profile``; a clear error if it was never calibrated."""
+    """The stored range of ``exercise`` under ``profile``; a clear error if it was never calibrated, or was
+    calibrated with another solution."""
     entry = load_ranges(path).get(profile, {}).get(exercise.id)
+    again = f"leaklib course calibrate --profile {profile} --only {exercise.notebook[:2]}"
     if entry is None:
-        raise LeaklibError(f"experiment {exercise.id!r} has no measured range for profile {profile!r}; run: "
-                           f"leaklib course calibrate --profile {profile} --only {exercise.notebook[:2]}")
+        raise LeaklibError(f"experiment {exercise.id!r} has no measured range for profile {profile!r}; run: {again}")
+    if entry.get("solution_sha256") != solution_digest(exercise):
+        raise LeaklibError(f"experiment {exercise.id!r}: its solution changed since its range was measured "
+                           f"({entry.get('created', 'no date')}); run: {again}")
     return float(entry["low"]), float(entry["high"])
 
 
@@ -70,7 +80,8 @@ def calibrate(profile: str, notebooks: list[str] | None = None, seeds: tuple[int
         values = [measure(exercise, profile, s, device, data_root) for s in seeds]
         low, high = accepted_range(values)
         table[exercise.id] = {"notebook": exercise.notebook, "values": values, "seeds": list(seeds), "low": low,
-                              "high": high, "command": f"leaklib course calibrate --profile {profile}",
+                              "high": high, "solution_sha256": solution_digest(exercise),
+                              "command": f"leaklib course calibrate --profile {profile}",
                               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         write_json(path, ranges)  # after each exercise: an interrupted calibration keeps what it measured
         if progress:
