@@ -108,9 +108,16 @@ def notebook_datasets(notebook: Path, profile: str) -> set[str]:
     from .profiles import PROFILES as KNOBS
 
     names = {v for v in _leaves(KNOBS.get(notebook.stem, {}).get(profile, {})) if isinstance(v, str) and v in DATASETS}
+    return names | code_datasets(notebook)
+
+
+def code_datasets(notebook: Path) -> set[str]:
+    """Dataset names written as string literals in a notebook's code cells."""
+    from .data.registry import DATASETS
+
     cells = json.loads(Path(notebook).read_text()).get("cells", [])
     code = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
-    return names | {m for m in re.findall(r"[\"']([a-z0-9-]+)[\"']", code) if m in DATASETS}
+    return {m for m in re.findall(r"[\"']([a-z0-9-]+)[\"']", code) if m in DATASETS}
 
 
 def data_needs(profiles: Sequence[str], notebooks_dir: str | os.PathLike = "notebooks") -> dict[str, list[str]]:
@@ -404,8 +411,15 @@ def run_notebooks(
     check_choice("profile", profile, PROFILE_NAMES)
     check_choice("device", device, DEVICES)
     check_positive("threads", threads, maximum=MAX_THREADS)
-    resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     notebooks_dir = Path(notebooks_dir).resolve()
+    if profile == "paper":  # hours of GPU time: everything missing is listed before any of it starts
+        from .preflight import paper_preflight, preflight_message
+
+        chosen = select_notebooks(find_notebooks(notebooks_dir), only)
+        missing = paper_preflight(chosen, device, (parameters or {}).get("data_root"), parameters)
+        if missing:
+            raise LeaklibError(preflight_message(missing))
+    resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     figures_dir = profile_dir(Path(figures_dir).resolve(), profile)
     references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"
     executed_dir = profile_dir(Path(executed_dir).resolve() if executed_dir else notebooks_dir / "executed", profile)
