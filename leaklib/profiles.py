@@ -19,22 +19,26 @@ PROFILE_NAMES = ("smoke", "quick", "paper")  # the profiles, here only (leaklib.
 # Every profile of a notebook names the same knobs.
 PROFILES: dict[str, dict[str, Any]] = {
     "01_duplicate_label_recovery": {
-        "smoke": {"label_model": "lenet-zhu", "rules": "geng,geng-path,yin,analytic,llg,ilrg", "dups": [1, 4], "label_batch": 8,
+        "smoke": {"label_dataset": "cifar10-sample", "label_model": "lenet-zhu", "rules": "geng,geng-path,yin,analytic,llg,ilrg",
+                  "dups": [1, 4], "label_batch": 8,
                   "label_trials": 1, "large_dataset": "cifar10-sample", "large_batch": 16, "large_trials": 1,
                   "fedavg_local_batch": 4, "image_dataset": "cifar10-sample", "image_model": "lenet-zhu", "image_batch": 4,
                   "image_pattern": "dup:2", "image_seeds": [0], "recipe": "ig-fast", "iterations": 4, "tv": 1e-2},
-        "quick": {"label_model": "lenet-zhu", "rules": "geng,geng-path,yin,analytic,llg,ilrg", "dups": [1, 2, 3, 4],
-                  "label_batch": 8, "label_trials": 5, "large_dataset": "fashion-mnist", "large_batch": 64,
+        "quick": {"label_dataset": "cifar10-sample", "label_model": "lenet-zhu",
+                  "rules": "geng,geng-path,yin,analytic,llg,ilrg", "dups": [1, 2, 3, 4], "label_batch": 8, "label_trials": 5, "large_dataset": "fashion-mnist", "large_batch": 64,
                   "large_trials": 3, "fedavg_local_batch": 4, "image_dataset": "fashion-mnist", "image_model": "lenet-zhu",
                   "image_batch": 4, "image_pattern": "dup:2", "image_seeds": [0, 1, 2, 3, 4, 5], "recipe": "ig-fast",
                   "iterations": 2000, "tv": 1e-2},
-        "paper": {"label_model": "resnet20-4", "rules": "geng,geng-path,yin,analytic,llg,ilrg", "dups": [1, 2, 3, 4],
-                  "label_batch": 8, "label_trials": 100, "large_dataset": "fashion-mnist", "large_batch": 256,
+        # paper: labels as in Geng et al. Sec. 5 (ImageNet, batch 16, one label repeated up to 8 times), on an
+        # ImageNet ResNet-18; large batches up to 256 (Sec. 5); images with recovered labels on the CIFAR-10 sample
+        "paper": {"label_dataset": "imagenet", "label_model": "resnet18", "rules": "geng,geng-path,yin,analytic,llg,ilrg",
+                  "dups": [1, 2, 4, 8], "label_batch": 16, "label_trials": 100, "large_dataset": "fashion-mnist", "large_batch": 256,
                   "large_trials": 20, "fedavg_local_batch": 4, "image_dataset": "cifar10-sample", "image_model": "resnet20-4",
                   "image_batch": 8, "image_pattern": "dup:2", "image_seeds": [0, 1, 2, 3, 4], "recipe": "ig",
                   "iterations": 24_000, "tv": 1e-4},
-        "paper_needs": "a GPU (24,000 iterations on ResNet20-4 per batch); ImageNet batches of 16 need the full "
-                       "ImageNet (offline: CIFAR-10 sample and Fashion-MNIST only)",
+        "paper_needs": "a GPU (24,000 iterations on ResNet20-4 per batch) and the full ImageNet validation set under "
+                       "data_root (batches of 16 with one label 8 times: the 20-image ImageNet sample holds one image "
+                       "per class, so -p label_dataset imagenet-sample would fill them with augmented copies)",
     },
     "02_same_class_fusion": {
         # pair i: a batch of `batch_size` images of class same_classes[i] and a mixed batch (distinct labels),
@@ -76,10 +80,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         # quick: TV 2e-3, 500 iterations and depth_width 2 checked on test images 103 and 128 (no claim uses them)
         "quick": {"dataset": "fashion-mnist", "widths": [1, 2, 4], "depths": [20, 32], "depth_width": 2,
                   "images": [0, 1, 2, 3], "recipe": "ig-fast", "iterations": 500, "restarts": 1, "tv": 2e-3},
-        "paper": {"dataset": "cifar10", "widths": [1, 2, 4, 8], "depths": [20, 32, 44, 56], "depth_width": 4,
+        # paper: IG Sec. 5 (width and depth, ResNet20 widths, ResNet-32/44/56); its 20 images are the first 20
+        # CIFAR-10 test images, which is exactly the offline sample
+        "paper": {"dataset": "cifar10-sample", "widths": [1, 2, 4, 8], "depths": [20, 32, 44, 56], "depth_width": 4,
                   "images": list(range(20)), "recipe": "ig", "iterations": 24_000, "restarts": 4, "tv": 1e-4},
-        "paper_needs": "a GPU (24,000 iterations x 4 restarts per image on ResNets up to 56 layers or width 8) and "
-                       "full CIFAR-10 under data_root",
+        "paper_needs": "a GPU (24,000 iterations x 4 restarts per image on ResNets up to 56 layers or width 8)",
     },
     "05_fedavg_epochs": {
         "smoke": {"dataset": "cifar10-sample", "model": "lenet-zhu", "images": [0], "epochs": [1, 2], "lrs": [0.001],
@@ -96,8 +101,8 @@ PROFILES: dict[str, dict[str, Any]] = {
                   "lrs": [0.0001, 0.001, 0.01, 0.1], "base_lr": 0.0001, "base_epochs": 5, "local_batch": 1,
                   "fedavg": "unroll", "recipe": "ig", "iterations": 24_000, "tv": 1e-4, "label_epochs": [1, 2, 4, 8, 16],
                   "label_trials": 100, "label_batch": 16, "label_pattern": "dup:8"},
-        "paper_needs": "a GPU (unrolling up to 100 local steps for 24,000 iterations per image); trained ConvNet "
-                       "weights from `leaklib train --model convnet --dataset cifar10` for a trained-model run",
+        "paper_needs": "a GPU (unrolling up to 100 local steps for 24,000 iterations per image) and full CIFAR-10 "
+                       "under data_root; the ConvNet is untrained, as in IG Sec. 5 (Fig. 5)",
     },
     "06_label_errors": {
         "smoke": {"dataset": "cifar10-sample", "model": "lenet-zhu", "batch_size": 4, "pattern": "unique", "seeds": [0],

@@ -31,10 +31,11 @@ def test_trained_models_are_the_plus_trained_cases_and_the_dishonest_servers_mod
 
 def test_a_bare_machine_gets_every_missing_dataset_checkpoint_and_the_gpu_in_one_list(bare_machine):
     missing = {m.what: m for m in paper_preflight(NOTEBOOKS, "auto", bare_machine)}
-    assert {"dataset cifar10", "dataset cifar100", "a CUDA GPU", "trained weights of resnet20-4 for cifar10",
+    assert {"dataset cifar10", "dataset cifar100", "dataset imagenet", "a CUDA GPU", "trained weights of resnet20-4 for cifar10",
             "trained weights of lenet-zhu for cifar10"} <= set(missing)
     assert "03_trained_vs_untrained" in missing["dataset cifar10"].notebooks
     assert missing["dataset cifar100"].notebooks == ("09_large_batch",)
+    assert missing["dataset imagenet"].notebooks == ("01_duplicate_label_recovery",)  # Geng's batches of 16
     assert missing["trained weights of resnet20-4 for cifar10"].fix == (
         "leaklib train --model resnet20-4 --dataset cifar10 --epochs 120")
     assert len(missing["a CUDA GPU"].notebooks) == len(NOTEBOOKS)
@@ -48,9 +49,9 @@ def test_the_wheel_weights_and_the_offline_samples_count_as_present(bare_machine
 
 
 def test_a_dataset_override_is_what_the_preflight_checks(bare_machine):
-    four = [nb for nb in NOTEBOOKS if nb.stem.startswith("04")]
-    assert [m.what for m in paper_preflight(four, "cpu", bare_machine)] == ["dataset cifar10"]
-    assert paper_preflight(four, "cpu", bare_machine, {"dataset": "cifar10-sample"}) == []
+    seven = [nb for nb in NOTEBOOKS if nb.stem.startswith("07")]
+    assert [m.what for m in paper_preflight(seven, "cpu", bare_machine)] == ["dataset cifar10"]
+    assert paper_preflight(seven, "cpu", bare_machine, {"dataset": "cifar10-sample"}) == []
 
 
 def test_a_paper_run_stops_at_the_preflight_before_anything_runs(bare_machine, tmp_path):

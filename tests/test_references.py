@@ -378,8 +378,8 @@ def test_the_name_reader_follows_the_paper_knobs():
 
     assert measured("acc_geng_dup4_fedsgd") and measured("acc_geng_path_large_fedavg") and measured("psnr_gap_wins")
     assert not measured("acc_geng_dup4_fedsgdx") and not measured("psnr_gen")  # typos
-    assert not measured("acc_geng_dup3_fedsgd", profile="smoke") and measured("acc_geng_dup3_fedsgd")  # dups: [1, 4]
-    assert not measured("acc_geng_dup8_fedsgd")  # the paper profile's dups stop at 4
+    assert not measured("acc_geng_dup3_fedsgd", profile="smoke") and measured("acc_geng_dup3_fedsgd", profile="quick")
+    assert measured("acc_geng_dup8_fedsgd") and not measured("acc_geng_dup3_fedsgd")  # paper dups: [1, 2, 4, 8]
     assert measured("psnr_dlg_trained", "03_trained_vs_untrained") and not measured("psnr_cg_trained",
                                                                                      "03_trained_vs_untrained")
     assert measured("width_hi_minus_lo_mean", "04_width_depth") and not measured("width_top_mean", "04_width_depth")
@@ -474,7 +474,7 @@ def test_update_on_a_paper_reference_keeps_its_claims_and_published_numbers(tmp_
     updated = load_reference(nb, "paper", refs)
     assert updated["claims"] == original["claims"] and updated["values"] == {}
     assert [r.id for r in rows] == [c["id"] for c in original["claims"]]  # checked on the claims, not emptied
-    assert rows[0].published.startswith("acc_geng_dup4_fedsgd=0.996, acc_yin_dup4_fedsgd=0.4939 (paper: ImageNet")
+    assert rows[0].published.startswith("acc_geng_dup8_fedsgd=0.996, acc_yin_dup8_fedsgd=0.4939 (paper: ImageNet")
     check_and_record(nb, "paper", measured, ref_dir=refs, figures_dir=figs, update=True,
                      tolerances={"psnr_geng": 2.0})
     pinned = load_reference(nb, "paper", refs)
