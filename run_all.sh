@@ -63,7 +63,7 @@ setup_venv() {
   fi
   step "installing leaklib and its dependencies into .venv (first time: a few minutes, torch is large)"
   $PY -m pip install -q --upgrade pip || die "pip upgrade failed"
-  $PY -m pip install -q -c constraints.txt -e ".[notebooks,dev,course]" \
+  $PY -m pip install -q -c constraints.txt -e ".[notebooks,dev,course,distributed]" \
     || die "pip install of leaklib failed (see the messages above)"
   $PY -m pip install -q --no-deps $NODEPS_PINS || die "pip install --no-deps $NODEPS_PINS failed"
   stamp_of > .venv/.leaklib-stamp

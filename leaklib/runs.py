@@ -134,6 +134,7 @@ def run_sweep(
     fresh: bool = False,
     desc: str = "trials",
     provenance: Mapping[str, Any] | None = None,
+    workers: int | str | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``fn(params)`` for every trial without a record (all of them if ``fresh``); return all records.
 
@@ -143,9 +144,14 @@ def run_sweep(
     The sweep holds the lock on ``out_dir`` (:func:`leaklib.locks.hold_lock`): a second sweep or run on
     the same folder fails at once, naming this one. A stored record is trusted only if it is this trial's
     finished record (:func:`record_problem`); any other is recomputed, with a warning.
+
+    ``workers`` (default ``$LEAKLIB_WORKERS``, else in-process) sends the trials without a record to Ray
+    workers (:mod:`leaklib.distributed`: a count for a local instance, or a cluster address); each record is
+    written here as its trial finishes, so a killed worker loses only its own trial.
     """
     from tqdm.auto import tqdm
 
+    from .distributed import run_trials, workers_from_env
     from .runtime import provenance as default_provenance
 
     trials = [dict(t) if isinstance(t, Mapping) else t for t in trials]
@@ -153,35 +159,38 @@ def run_sweep(
     root = ensure_writable_dir(out_dir)
     ensure_writable_dir(root / "trials")
     write_json(root / "sweep.json", {"keys": list(dict.fromkeys(keys))})
-    prov = dict(provenance) if provenance is not None else default_provenance()
-
+    workers = workers_from_env() if workers is None else workers
+    given = dict(provenance) if provenance is not None else None
+    by_key = dict(zip(keys, trials))
     records: dict[str, dict[str, Any]] = {}
-    skipped = 0
     begun = time.perf_counter()
-    with tqdm(total=len(trials), desc=desc, unit="trial") as bar:
-        for params, key in zip(trials, keys):
-            if key not in records:
-                path = root / "trials" / f"{key}.json"
-                record = None if fresh else _read_record(path)
-                if record is None:
-                    start = time.perf_counter()
-                    result = fn(copy.deepcopy(params))  # fn cannot alter the stored params
-                    record = {
-                        "key": key,
-                        "params": params,
-                        "result": result,
-                        "seconds": time.perf_counter() - start,
-                        "provenance": prov,
-                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    }
-                    write_json(path, record)
-                    record = read_json(path)  # what is returned equals what a resumed run would load
-                else:
-                    skipped += 1
-                    bar.set_postfix(resumed=skipped)
-                records[key] = record
-            bar.update(1)
-            report_trial(desc, bar.n, len(trials), bar.n - skipped, time.perf_counter() - begun)
+
+    def record(key: str, result: Any, seconds: float, prov: Mapping[str, Any]) -> None:
+        path = root / "trials" / f"{key}.json"
+        write_json(path, {"key": key, "params": by_key[key], "result": result, "seconds": seconds,
+                          "provenance": dict(prov), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        records[key] = read_json(path)  # what is returned equals what a resumed run would load
+        bar.update(1)
+        report_trial(desc, len(records), len(by_key), len(records) - resumed, time.perf_counter() - begun)
+
+    with tqdm(total=len(by_key), desc=desc, unit="trial") as bar:
+        for key in by_key:  # a trial listed twice is run once
+            stored = None if fresh else _read_record(root / "trials" / f"{key}.json")
+            if stored is not None:
+                records[key] = stored
+        resumed = len(records)
+        bar.update(resumed)
+        if resumed:
+            bar.set_postfix(resumed=resumed)
+        pending = [(k, copy.deepcopy(t)) for k, t in by_key.items() if k not in records]  # fn cannot alter them
+        if workers:
+            run_trials(pending, fn, workers, record, given)
+        else:
+            prov = given or default_provenance()
+            for key, params in pending:
+                start = time.perf_counter()
+                result = fn(params)
+                record(key, result, time.perf_counter() - start, prov)
     return [records[k] for k in keys]
 
 

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration-cpus", nargs="+", default=[], metavar="CAP",
                    help="run each notebook once per CPU kernel set (ATEN_CPU_CAPABILITY: default, avx2, avx512) and "
                    "widen the reference's tolerances to cover those runs; nothing else is run")
+    p.add_argument("--workers", default=None, metavar="N|ADDRESS",
+                   help="run each sweep's trials on Ray workers: N for a local instance with N workers, or a "
+                   "cluster address (auto, ray://head:10001); needs the distributed extra (default: in-process)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a notebook parameter (must be in each selected notebook's parameters cell)")
     p.add_argument("--notebooks-dir", default="notebooks", help=argparse.SUPPRESS)
@@ -47,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         if name in parameters:
             raise LeaklibError(f"parameter {name!r} given twice with -p; give each parameter once")
         parameters[name] = parse_cli_value(value)
+    if args.workers is not None:  # the notebooks' kernels inherit it: every run_sweep in them dispatches
+        import os
+
+        from ..distributed import WORKERS_ENV, check_workers
+
+        os.environ[WORKERS_ENV] = str(check_workers(args.workers))
     if args.calibration_cpus:
         widen_for_cpus(args.only, args.calibration_cpus, args.profile, "cpu", parameters,
                        notebooks_dir=args.notebooks_dir)
