@@ -21,31 +21,34 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def write_cifar10(root: Path, per_batch: int = 3, *, bytes_keys: bool = False, protocol: int = 2) -> dict:
-    """cifar-10-batches-py with data_batch_1..5, test_batch, batches.meta; returns what was written."""
+def write_cifar10(root: Path, per_batch: int = 3, *, bytes_keys: bool = False, protocol: int = 2,
+                  labels: list[int] | None = None) -> dict:
+    """cifar-10-batches-py with data_batch_1..5, test_batch, batches.meta; returns what was written.
+    ``labels`` (length ``per_batch``) fixes every batch's labels; default: random."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     key = (lambda k: k.encode()) if bytes_keys else (lambda k: k)
     written = {}
     for i, name in enumerate([f"data_batch_{j}" for j in range(1, 6)] + ["test_batch"]):
         data = _rng(i).integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = [int(v) for v in _rng(100 + i).integers(0, 10, size=per_batch)]
-        batch = {key("batch_label"): f"batch {i}", key("labels"): labels, key("data"): data,
+        batch_labels = labels or [int(v) for v in _rng(100 + i).integers(0, 10, size=per_batch)]
+        batch = {key("batch_label"): f"batch {i}", key("labels"): batch_labels, key("data"): data,
                  key("filenames"): [f"img{j}.png" for j in range(per_batch)]}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
-        written[name] = (data, labels)
+        written[name] = (data, batch_labels)
     meta = {key("label_names"): list(classes.CIFAR10), key("num_cases_per_batch"): per_batch, key("num_vis"): 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=protocol))
     return written
 
 
-def write_cifar100(root: Path, n: int = 4) -> dict:
+def write_cifar100(root: Path, n: int = 4, labels: list[int] | None = None) -> dict:
+    """cifar-100-python with train, test and meta; ``labels`` (length ``n``) fixes the fine labels."""
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
     written = {}
     for i, name in enumerate(["train", "test"]):
         data = _rng(10 + i).integers(0, 256, size=(n, 3072), dtype=np.uint8)
-        fine = [int(v) for v in _rng(20 + i).integers(0, 100, size=n)]
+        fine = labels or [int(v) for v in _rng(20 + i).integers(0, 100, size=n)]
         coarse = [f // 5 for f in fine]
         batch = {"filenames": [f"x{j}.png" for j in range(n)], "batch_label": name,
                  "fine_labels": fine, "coarse_labels": coarse, "data": data}
@@ -227,9 +230,10 @@ def test_fashion_mnist_absent_everywhere(tmp_path, monkeypatch):
 WNIDS = ["n01440764", "n01443537", "n01484850"]
 
 
-def write_imagenet(root: Path, per_class: int = 2) -> list[Path]:
+def write_imagenet(root: Path, per_class: int = 2, wnids: list[str] = WNIDS) -> list[Path]:
+    """<root>/imagenet/val/<wnid>/*.JPEG, ``per_class`` small random photos per class."""
     paths = []
-    for c, wnid in enumerate(WNIDS):
+    for c, wnid in enumerate(wnids):
         for j in range(per_class):
             h, w = 90 + 7 * j, 120 - 5 * c
             array = _rng(10 * c + j).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
