@@ -8,6 +8,8 @@
 #   ./run_all.sh --fresh         recompute finished notebooks and their trials instead of resuming
 #   ./run_all.sh --threads 4     torch threads per notebook (default 2, as the references were made)
 #   ./run_all.sh --setup-only    only build the environment and get the datasets
+#   ./run_all.sh --gpu-check     on a GPU machine: the CUDA tests, one attack with IG's published recipe and
+#                                the bench, into runs/gpu-check/gpu_check.json (leaklib gpu-check; ~10 min)
 #
 # Set-up: a conda environment from environment.yml (prefix ./.conda-env) when conda or mamba is on
 # PATH, otherwise a ./.venv built with pip from pyproject.toml, pinned by constraints.txt (the versions
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --tests) mode=tests ;;
     --setup-only) mode=setup ;;
+    --gpu-check) mode=gpu-check ;;
     --only) [ $# -ge 2 ] || die "--only needs a notebook number or name"; nb_args+=(--only "$2"); shift ;;
     --profile) [ $# -ge 2 ] || die "--profile needs one of smoke, quick, paper"; nb_args+=(--profile "$2"); shift ;;
     --device) [ $# -ge 2 ] || die "--device needs one of auto, cpu, cuda"; nb_args+=(--device "$2"); shift ;;
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
     --threads) [ $# -ge 2 ] || die "--threads needs a number"; nb_args+=(--threads "$2"); shift ;;
     --) shift; pytest_args+=("$@"); break ;;
     -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) die "unknown option '$1' (allowed: --tests, --setup-only, --only N, --profile P, --device D, --fresh, --threads N, -- PYTEST_ARGS)" ;;
+    *) die "unknown option '$1' (allowed: --tests, --setup-only, --gpu-check, --only N, --profile P, --device D, --fresh, --threads N, -- PYTEST_ARGS)" ;;
   esac
   shift
 done
@@ -144,6 +147,10 @@ case "$mode" in
     rc=$?
     set -e
     [ $rc -eq 0 ] || die "tests failed (pytest exit code $rc)"
+    ;;
+  gpu-check)
+    step "the GPU check (CUDA tests, IG's published recipe on one image, the bench)"
+    $PY -m leaklib gpu-check --out runs/gpu-check
     ;;
   notebooks)
     if compgen -G "notebooks/[0-9][0-9]_*.ipynb" >/dev/null; then

@@ -413,12 +413,11 @@ def run_notebooks(
     check_positive("threads", threads, maximum=MAX_THREADS)
     notebooks_dir = Path(notebooks_dir).resolve()
     if profile == "paper":  # hours of GPU time: everything missing is listed before any of it starts
-        from .preflight import paper_preflight, preflight_message
+        from .preflight import paper_estimate
 
-        chosen = select_notebooks(find_notebooks(notebooks_dir), only)
-        missing = paper_preflight(chosen, device, (parameters or {}).get("data_root"), parameters)
-        if missing:
-            raise LeaklibError(preflight_message(missing))
+        chosen = _paper_ready(only, device, parameters, notebooks_dir)
+        if resolve_device(device).type == "cuda":  # on a CPU the warm-up alone would take long
+            _say(paper_estimate(chosen, device, (parameters or {}).get("data_root"), parameters))
     resolve_device(device)  # "cuda" without a GPU fails here, before any notebook starts
     figures_dir = profile_dir(Path(figures_dir).resolve(), profile)
     references_dir = Path(references_dir).resolve() if references_dir else notebooks_dir / "references"
@@ -449,6 +448,32 @@ def run_notebooks(
     for notebook, why in gallery_problems(figures_dir):
         _say(unreadable_metrics_line(notebook, why))
     return runs
+
+
+def _paper_ready(only: Sequence[str] | None, device: str, parameters: Mapping[str, Any] | None,
+                 notebooks_dir: Path) -> list[Path]:
+    """The selected notebooks, once the paper preflight found nothing missing (else one error listing it all)."""
+    from .preflight import paper_preflight, preflight_message
+
+    chosen = select_notebooks(find_notebooks(notebooks_dir), only)
+    missing = paper_preflight(chosen, device, (parameters or {}).get("data_root"), parameters)
+    if missing:
+        raise LeaklibError(preflight_message(missing))
+    return chosen
+
+
+def paper_preflight_report(only: Sequence[str] | None, profile: str = "paper", device: str = "auto",
+                           parameters: Mapping[str, Any] | None = None, *,
+                           notebooks_dir: str | os.PathLike = "notebooks") -> str:
+    """``leaklib notebooks --profile paper --preflight``: what is missing (an error), else the warm-up estimate;
+    no notebook runs."""
+    from .preflight import paper_estimate
+
+    if profile != "paper":
+        raise LeaklibError(f"--preflight checks the paper profile; got --profile {profile}")
+    chosen = _paper_ready(only, device, parameters, Path(notebooks_dir).resolve())
+    return "the paper preflight found nothing missing\n" + paper_estimate(
+        chosen, device, (parameters or {}).get("data_root"), parameters)
 
 
 @dataclass(frozen=True)
@@ -519,7 +544,7 @@ def _run_one(nb: Path, params: dict[str, Any], where: _Folders, how: _Options, k
     if how.calibration_seeds:
         with _kernel_settings(how.threads, progress_file):
             _calibrate(nb, params, kernel, final / "metrics.json", where.references, how.profile,
-                       how.calibration_seeds, how.progress_bar)
+                       how.calibration_seeds, how.progress_bar, how.fresh)
     failed, counts = _failed_checks(final / "metrics.json"), _metrics_counts(final / "metrics.json")
     if how.strict and failed:
         return NotebookRun(nb.stem, "failed", seconds, f"{len(failed)} checks failed", failed, counts)
@@ -528,9 +553,11 @@ def _run_one(nb: Path, params: dict[str, Any], where: _Folders, how: _Options, k
 
 
 def _measure_aside(nb: Path, params: Mapping[str, Any], kernel: str, progress_bar: bool,
-                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Run ``nb`` fresh and non-strict in a temporary folder (with ``env`` set for its kernel, e.g.
-    ``ATEN_CPU_CAPABILITY``, which torch reads when the kernel starts); return its measured values."""
+                   env: Mapping[str, str] | None = None, resume: bool = False) -> dict[str, Any]:
+    """Run ``nb`` non-strict with its figures in a temporary folder (with ``env`` set for its kernel, e.g.
+    ``ATEN_CPU_CAPABILITY``, which torch reads when the kernel starts); return its measured values.
+    Its trials are recomputed in that folder too, unless ``resume``: then they resume from the seed's own
+    trial folder (``runs/<notebook>/<profile>/seed<N>-<device>``), so a killed calibration loses nothing."""
     import tempfile
 
     import papermill
@@ -539,8 +566,8 @@ def _measure_aside(nb: Path, params: Mapping[str, Any], kernel: str, progress_ba
     saved = {k: os.environ.get(k) for k in (env or {})}
     with tempfile.TemporaryDirectory(prefix=f"leaklib-{nb.stem}-") as tmp:
         tmp = Path(tmp)
-        run = {**params, "strict": False, "fresh": True, "figures_dir": str(tmp / "figures"),
-               "output_dir": str(tmp / "runs")}
+        trials = {} if resume else {"fresh": True, "output_dir": str(tmp / "runs")}
+        run = {**params, "strict": False, "figures_dir": str(tmp / "figures"), **trials}
         os.environ.update(env or {})
         try:
             papermill.execute_notebook(str(nb), str(tmp / nb.name), kernel_name=kernel, cwd=str(nb.parent),
@@ -552,9 +579,10 @@ def _measure_aside(nb: Path, params: Mapping[str, Any], kernel: str, progress_ba
 
 
 def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, references_dir: Path, profile: str,
-               seeds: Sequence[int], progress_bar: bool) -> None:
-    """Run ``nb`` once per extra seed (fresh, in a temporary folder), recalibrate its reference's tolerances
-    from all seeds' values, and re-check the main run's values against it (rewriting its metrics.json)."""
+               seeds: Sequence[int], progress_bar: bool, fresh: bool) -> None:
+    """Run ``nb`` once per extra seed (its trials resumed from that seed's trial folder unless ``fresh``),
+    recalibrate its reference's tolerances from all seeds' values, and re-check the main run's values against
+    it (rewriting its metrics.json)."""
     from .references import calibrate_reference, check, load_reference, write_metrics
 
     main = json.loads(metrics.read_text())
@@ -562,7 +590,8 @@ def _calibrate(nb: Path, params: Mapping[str, Any], kernel: str, metrics: Path, 
     runs = {main_seed: main["measured"]}
     for seed in dict.fromkeys(int(s) for s in seeds if int(s) != main_seed):
         print(f"[leaklib] {nb.stem}: calibration run with seed {seed}")
-        runs[seed] = _measure_aside(nb, {**params, "seed": seed, "update_references": False}, kernel, progress_bar)
+        runs[seed] = _measure_aside(nb, {**params, "seed": seed, "update_references": False, "fresh": fresh},
+                                    kernel, progress_bar, resume=True)
     ref = calibrate_reference(nb.stem, profile, runs, ref_dir=references_dir)
     rows = check(main["measured"], load_reference(nb.stem, profile, references_dir))
     extra_fields = {k: v for k, v in main.items() if k not in ("notebook", "profile", "measured", "rows", "passed",

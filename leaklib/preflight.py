@@ -4,7 +4,8 @@ A paper-profile notebook is hours of GPU time; one that stops after an hour on a
 them. :func:`paper_preflight` reads each selected notebook's paper knobs (:mod:`leaklib.profiles`) and
 returns everything that is missing, each with the command that produces it, so that ``leaklib notebooks
 --profile paper`` (and ``./run_all.sh --profile paper``) can stop with one message listing all of it.
-Nothing is downloaded and no model is trained here.
+Nothing is downloaded and no model is trained here. When nothing is missing, :func:`paper_estimate` times a
+short warm-up of each kind of attack (:mod:`leaklib.workload`): GPU memory per trial and hours per notebook.
 """
 
 from __future__ import annotations
@@ -106,16 +107,13 @@ def paper_preflight(notebooks: Sequence[str | Path], device: str = "auto", root:
     from .data import dataset_info
     from .data.registry import DATASETS
     from .notebooks import code_datasets
-    from .profiles import settings
-
     data: dict[str, list[str]] = {}
     weights: dict[tuple[str, str], list[str]] = {}
     reasons: dict[tuple[str, str], str] = {}
     for nb in notebooks:
         path = Path(nb)
         name = path.stem
-        knobs = settings(name, "paper")
-        cfg = settings(name, "paper", **{k: v for k, v in (overrides or {}).items() if k in knobs})
+        cfg = paper_settings(path, overrides)
         named = {v for _, v in _leaves(cfg) if isinstance(v, str) and v in DATASETS} | code_datasets(path)
         for dataset in sorted(named):
             if not dataset_info(dataset, root).available:
@@ -135,6 +133,27 @@ def paper_preflight(notebooks: Sequence[str | Path], device: str = "auto", root:
                                "run on a machine with an NVIDIA GPU and a CUDA build of torch "
                                "(--device cpu runs the published budgets on the CPU: days per notebook)"))
     return missing
+
+
+def paper_settings(notebook: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A notebook's paper settings with the ``overrides`` that are its knobs (the others are another notebook's)."""
+    from .profiles import settings
+
+    name = Path(notebook).stem
+    knobs = settings(name, "paper")
+    return settings(name, "paper", **{k: v for k, v in (overrides or {}).items() if k in knobs})
+
+
+def paper_estimate(notebooks: Sequence[str | Path], device: str = "auto", root: str | os.PathLike | None = None,
+                   overrides: Mapping[str, Any] | None = None) -> str:
+    """The warm-up estimate (:func:`leaklib.workload.estimate`) of the notebooks' paper sweeps, as a table."""
+    from .runtime import resolve_device
+    from .workload import estimate, estimate_table
+
+    dev = resolve_device(device)
+    root = None if root is None else str(root)
+    found = [e for nb in notebooks for e in estimate(Path(nb).stem, paper_settings(nb, overrides), dev, root)]
+    return estimate_table(found, str(dev))
 
 
 def preflight_message(missing: Sequence[Missing]) -> str:

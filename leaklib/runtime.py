@@ -29,6 +29,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def synchronize(device: torch.device | str = "cpu") -> None:
+    """Wait for the device's queued kernels before a clock is read (CUDA runs them asynchronously)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, numpy and torch; return a CPU generator seeded the same (pass it on explicitly)."""
     if isinstance(seed, bool) or not isinstance(seed, int):

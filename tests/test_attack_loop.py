@@ -102,6 +102,7 @@ def test_progress_bar_shows_the_loss(capsys):
     assert "attack" in err and "loss=" in err
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_matches_cpu():
     model = TinyConv()

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from leaklib.benchmarks import breaching_adapter, runner
 from leaklib.benchmarks.phases import PHASES
@@ -128,3 +129,24 @@ def test_leaklib_alone_end_to_end_on_a_tiny_budget(tmp_path, monkeypatch):
     assert eight == pytest.approx(8 * single["flops_per_iteration"]["leaklib"], rel=1e-6)
     assert set(record["profile"]["seconds"]) == set(PHASES)
     assert "not importable" in record["table"] and "PSNR dB @ 3 it" in record["table"]
+    assert record["device"] == "cpu" and record["peak"]["device"] == "cpu"
+    assert record["provenance"]["device"] == "cpu"
+
+
+def test_cuda_without_a_gpu_stops_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(LeaklibError, match="no CUDA GPU"):
+        runner.run_benchmark(["single"], {"single": [1]}, device="cuda", use_breaching=False)
+    assert main(["bench", "--device", "cuda", "--cases", "single", "--iterations", "1", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bench_on_cuda_times_the_device(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "breaching_available", lambda: None)
+    code = main(["bench", "--device", "cuda", "--cases", "single", "--iterations", "2,3", "--repeats", "1",
+                 "--model", "lenet-zhu", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "bench.json").read_text())
+    assert code == 0 and record["device"].startswith("cuda") and record["peak"]["best_gflops"] > 0
+    assert all(r["seconds"] > 0 for r in record["cases"]["single"]["runs"])

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from test_data_formats import write_cifar10, write_cifar100, write_imagenet
 
+from leaklib.preflight import paper_settings
 from leaklib.profiles import settings
 from leaklib.references import check_names, load_reference
+from leaklib.workload import workloads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +90,10 @@ def test_the_paper_profile_runs_to_the_end_at_a_tiny_budget(notebook, paper_mach
     assert [r["id"] for r in metrics["rows"] if r["kind"] == "claim"] == [c["id"] for c in claims]
     unmeasured = {c["id"]: [n for n in check_names(c["check"]) if n not in metrics["measured"]] for c in claims}
     assert not any(unmeasured.values()), unmeasured
+    # the preflight's estimate counts the same attacks as the notebook ran (leaklib.workload mirrors each sweep)
+    attacks = [r for f in (tmp_path / "runs").rglob("trials/*.json")
+               if "recipe" in (r := json.loads(f.read_text()))["params"]]
+    cfg = paper_settings(notebook, TINY[notebook])
+    assert len(attacks) == sum(w.count for w in workloads(notebook, cfg)), notebook
+    expected_iterations = sorted({w.iterations for w in workloads(notebook, cfg)})
+    assert sorted({r["params"]["iterations"] for r in attacks}) == expected_iterations

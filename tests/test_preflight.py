@@ -60,3 +60,39 @@ def test_a_paper_run_stops_at_the_preflight_before_anything_runs(bare_machine, t
         run_notebooks(profile="paper", notebooks_dir=ROOT / "notebooks", figures_dir=figures,
                       parameters={"data_root": str(bare_machine)}, progress_bar=False)
     assert not figures.exists()
+
+
+def test_the_estimate_times_a_warm_up_of_each_kind_of_attack(bare_machine):
+    """04 at widths 1 and 2 on one image: two kinds of trial, each timed on the CPU at 1 and 3 iterations."""
+    from leaklib.preflight import paper_settings
+    from leaklib.workload import estimate, estimate_table, workloads
+
+    cfg = paper_settings("04_width_depth", {"widths": [1, 2], "depths": [20], "depth_width": 1, "images": [0, 1, 2],
+                                            "iterations": 24_000, "restarts": 1})
+    kinds = workloads("04_width_depth", cfg)
+    assert [(w.what, w.count, w.iterations) for w in kinds] == [("resnet20-1", 3, 24_000), ("resnet20-2", 3, 24_000)]
+    found = estimate("04_width_depth", cfg, "cpu", warm_up=(1, 3), log=lambda _: None)
+    assert all(e.seconds_per_iteration > 0 and e.peak_memory_gib is None for e in found)
+    narrow, wide = found
+    assert narrow.hours == pytest.approx(3 * (narrow.setup_seconds + 24_000 * narrow.seconds_per_iteration) / 3600)
+    table = estimate_table(found, "cpu", (1, 3))
+    assert "04_width_depth" in table and "total" in table and "6" in table.splitlines()[-1]
+
+
+def test_preflight_only_reports_what_is_missing_and_runs_nothing(bare_machine, tmp_path):
+    from leaklib.cli import main
+
+    assert main(["notebooks", "--profile", "paper", "--preflight", "--only", "07",
+                 "--notebooks-dir", str(ROOT / "notebooks"), "--figures-dir", str(tmp_path / "figures")]) == 2
+    assert not (tmp_path / "figures").exists()
+    assert main(["notebooks", "--profile", "quick", "--preflight", "--only", "07",
+                 "--notebooks-dir", str(ROOT / "notebooks")]) == 2
+
+
+def test_every_notebook_has_a_workload():
+    from leaklib.preflight import paper_settings
+    from leaklib.workload import workloads
+
+    for nb in NOTEBOOKS:
+        kinds = workloads(nb.stem, paper_settings(nb))
+        assert kinds and all(w.count > 0 and w.iterations > 0 for w in kinds), nb.stem

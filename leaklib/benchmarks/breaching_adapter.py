@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import LeaklibError
+from ..runtime import synchronize
 from .problem import Problem, RunRecord, psnr_curve
 
 
@@ -63,12 +64,12 @@ class BreachingRunner:
     directly from the problem, so neither a dataset nor LPIPS weights are fetched.
     """
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, device: torch.device | str = "cpu"):
         with _quiet():
             import breaching
             from breaching.cases.models.model_preparation import construct_model
             from omegaconf import OmegaConf
-        self.problem, self.breaching = problem, breaching
+        self.problem, self.breaching, self.device = problem, breaching, torch.device(device)
         norm = problem.normalization
         c, h, w = problem.image_shape
         self.cfg_data = OmegaConf.create({
@@ -77,9 +78,9 @@ class BreachingRunner:
             "mean": list(norm.mean), "std": list(norm.std)})
         with _quiet():
             model, self.loss_fn = construct_model(problem.model_name, self.cfg_data, pretrained=False)
-        self.model = copy_weights(problem.model, model)
+        self.model = copy_weights(problem.model, model).to(self.device)
         names = [n for n, _ in problem.model.named_parameters()]
-        self.update = [problem.observation.tensors[n].detach().clone() for n in names]
+        self.update = [problem.observation.tensors[n].detach().to(self.device) for n in names]
 
     def config(self, iterations: int, restarts: int) -> Any:
         with _quiet():
@@ -92,11 +93,11 @@ class BreachingRunner:
         hyper = None
         if case.local_steps:
             hyper = {"lr": case.local_lr, "steps": case.local_steps, "data_per_step": case.num_images,
-                     "labels": [p.labels.clone() for _ in range(case.local_steps)]}
+                     "labels": [p.labels.to(self.device) for _ in range(case.local_steps)]}
         payload = [{"parameters": [q.detach() for q in self.model.parameters()],
                     "buffers": [b.detach() for b in self.model.buffers()], "metadata": self.cfg_data}]
         shared = [{"gradients": [g.clone() for g in self.update], "buffers": None,
-                   "metadata": {"num_data_points": case.num_images, "labels": p.labels.clone(),
+                   "metadata": {"num_data_points": case.num_images, "labels": p.labels.to(self.device),
                                 "local_hyperparams": hyper}}]
         return payload, shared
 
@@ -111,7 +112,7 @@ class BreachingRunner:
                     snaps.append((time.perf_counter() - t0[0], iteration, candidate.detach().clone()))
                 return super()._compute_objective(candidate, labels, rec_model, optimizer, shared_data, iteration)
 
-        setup = {"device": torch.device("cpu"), "dtype": torch.float}
+        setup = {"device": self.device, "dtype": torch.float}
         with _quiet():
             return Recording(self.model, self.loss_fn, self.config(iterations, restarts), setup)
 
@@ -124,10 +125,12 @@ class BreachingRunner:
         payload, shared = self._payload()
         torch.manual_seed(seed)
         with _quiet():
+            synchronize(self.device)
             t0[0] = time.perf_counter()
             out, _ = attacker.reconstruct(payload, shared, {}, dryrun=False)
+            synchronize(self.device)
             seconds = time.perf_counter() - t0[0]
-        snaps.append((seconds, iterations, out["data"]))
+        snaps.append((seconds, iterations, out["data"].cpu()))
         curve = psnr_curve(self.problem, snaps)
         return RunRecord("breaching", "iterations", iterations * restarts, seconds, curve[-1][2], seed, curve)
 

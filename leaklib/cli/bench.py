@@ -5,6 +5,7 @@ Example (the full table of docs/BENCHMARK.md; breaching is used when importable,
 
     leaklib bench --out runs/bench
     leaklib bench --cases single --iterations 20,50 --repeats 1 --out runs/bench-smoke
+    leaklib bench --device cuda --out runs/bench-cuda     (timers synchronised with the GPU, its own matmul peak)
 
 Prints the table and writes DIR/bench.json (every run, its PSNR curve, medians, spreads and ratios).
 """
@@ -33,19 +34,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--method", default=DEFAULT_METHOD,
                    help="leaklib's preset (AttackConfig.preset): ig-fast (measured for short budgets) or ig (paper)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-breaching", action="store_true", help="run leaklib alone even if breaching is importable")
     p.add_argument("--out", required=True, help="output directory (DIR/bench.json)")
     p.set_defaults(func=run)
 
 
-def _ints(text: str) -> list[int]:
+def _ints(text: str, option: str = "--iterations") -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise LeaklibError(f"--iterations must be comma-separated positive integers, got {text!r}") from None
+        raise LeaklibError(f"{option} must be comma-separated positive integers, got {text!r}") from None
     if not values or any(v <= 0 for v in values):
-        raise LeaklibError(f"--iterations must be comma-separated positive integers, got {text!r}")
+        raise LeaklibError(f"{option} must be comma-separated positive integers, got {text!r}")
     return values
 
 
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     budgets = {c: _ints(args.iterations or DEFAULT_ITERATIONS.get(c, "500")) for c in cases}
     record = run_benchmark(cases, budgets, repeats=args.repeats, every=args.every, seed=args.seed,
                            use_breaching=not args.no_breaching, threads=args.threads,
-                           model_name=args.model, method=args.method)
+                           model_name=args.model, method=args.method, device=args.device)
     text = table(record)
     record["table"] = text
     write_json(Path(out) / "bench.json", record)

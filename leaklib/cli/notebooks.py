@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", default=None, metavar="N|ADDRESS",
                    help="run each sweep's trials on Ray workers: N for a local instance with N workers, or a "
                    "cluster address (auto, ray://head:10001); needs the distributed extra (default: in-process)")
+    p.add_argument("--preflight", action="store_true",
+                   help="with --profile paper: check what the run needs and estimate its GPU memory and hours from a "
+                   "short warm-up, then stop (a paper run on a GPU prints the estimate anyway before it starts)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a notebook parameter (must be in each selected notebook's parameters cell)")
     p.add_argument("--notebooks-dir", default="notebooks", help=argparse.SUPPRESS)
@@ -59,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration_cpus:
         widen_for_cpus(args.only, args.calibration_cpus, args.profile, "cpu", parameters,
                        notebooks_dir=args.notebooks_dir)
+        return 0
+    if args.preflight:
+        from ..notebooks import paper_preflight_report
+
+        print(paper_preflight_report(args.only, args.profile, args.device, parameters, notebooks_dir=args.notebooks_dir))
         return 0
     runs = run_notebooks(
         only=args.only, profile=args.profile, device=args.device, fresh=args.fresh, strict=args.strict,
