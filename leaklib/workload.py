@@ -67,9 +67,11 @@ def _w03(nb: str, c: dict[str, Any]) -> list[Workload]:
 
 
 def _w04(nb: str, c: dict[str, Any]) -> list[Workload]:
-    models = dict.fromkeys([f"resnet20-{w}" for w in c["widths"]] + [f"resnet{d}-{c['depth_width']}" for d in c["depths"]])
-    shape = {k: c[k] for k in ("dataset", "recipe", "iterations", "restarts", "tv")}
-    return _ws(nb, [(m, {"image": c["images"][0], "model": m, **shape}, len(c["images"])) for m in models])
+    arms = dict.fromkeys([(f"resnet20-{w}", c["iterations"]) for w in c["widths"]]
+                         + [(f"resnet{d}-{c['depth_width']}", c["depth_iterations"]) for d in c["depths"]])
+    shape = {k: c[k] for k in ("dataset", "recipe", "restarts", "tv")}
+    return _ws(nb, [(f"{m}, {n} it", {"image": c["images"][0], "model": m, "iterations": n, **shape}, len(c["images"]))
+                    for m, n in arms])
 
 
 def _w05(nb: str, c: dict[str, Any]) -> list[Workload]:

@@ -198,9 +198,14 @@ def test_calibration_seeds_set_tolerances_from_the_seed_spread(project, monkeypa
     kw = run_kw(project, monkeypatch)
     nbdir = project / "notebooks"
     nb = nbformat.read(write_notebook(nbdir, "03_seeded"), as_version=4)
-    nb.cells[0].source += "seed = 0\n"
-    nb.cells[1].source = nb.cells[1].source.replace('measured = {"total": num * scale}',
-                                                    'measured = {"total": num * scale + 0.1 * seed}')
+    nb.cells[0].source += "seed = 0\noutput_dir = None\nfresh = False\n"
+    # the notebook's "trials": one file per run in its seed's trial folder (what run_sweep would resume)
+    nb.cells[1].source = nb.cells[1].source.replace('measured = {"total": num * scale}', (
+        'from leaklib.profiles import trial_dir\n'
+        'trials = trial_dir("03_seeded", profile, seed, "cpu", output_dir)\n'
+        'trials.mkdir(parents=True, exist_ok=True)\n'
+        '(trials / f"run{len(list(trials.iterdir()))}").touch()\n'
+        'measured = {"total": num * scale + 0.1 * seed}'))
     nbformat.write(nb, nbdir / "03_seeded.ipynb")
     write_reference("03_seeded", "quick", {"total": 1.5}, tolerances={"total": 0.01}, ref_dir=nbdir / "references",
                     claims=[{"id": "big", "text": "the total is above 1.55", "check": "total > 1.55"}])
@@ -217,4 +222,8 @@ def test_calibration_seeds_set_tolerances_from_the_seed_spread(project, monkeypa
     metrics = json.loads((project / "figures" / "03_seeded" / "metrics.json").read_text())
     assert metrics["measured"] == {"total": 1.5} and metrics["rows"][0]["status"] == "PASS"  # seed 0 re-checked
     folders = sorted(p.name for p in (project / "figures").iterdir() if p.is_dir())
-    assert folders == ["03_seeded"]  # the extra seeds ran in a temporary folder
+    assert folders == ["03_seeded"]  # the extra seeds' figures went to a temporary folder
+    seeds = nbdir / "runs" / "03_seeded" / "quick"  # their trials to their own seed folders, kept for a resume
+    assert sorted(p.name for p in seeds.iterdir()) == ["seed0-cpu", "seed1-cpu", "seed2-cpu"]
+    run_notebooks(only=["03"], update_references=True, calibration_seeds=[1, 2], strict=False, **kw)
+    assert len(list((seeds / "seed1-cpu").iterdir())) == 2  # the second calibration found the first one's trials

@@ -28,7 +28,7 @@ TINY: dict[str, dict] = {
     "01_duplicate_label_recovery": {"label_trials": 1, "large_trials": 1, "image_seeds": [0], "iterations": 2},
     "02_same_class_fusion": {"same_classes": [8], "seeds": [0], "iterations": 2},
     "03_trained_vs_untrained": {"images": [0], "ig_iterations": 2, "dlg_iterations": 2},
-    "04_width_depth": {"images": [0], "iterations": 2},
+    "04_width_depth": {"images": [0], "iterations": 2, "depth_iterations": 2},
     # unrolling 100 local steps is the code path of unrolling 2 (248 s for one iteration at 100 epochs on 2 cores)
     "05_fedavg_epochs": {"images": [0], "iterations": 1, "epochs": [1, 2], "label_epochs": [1, 2], "label_trials": 1},
     "06_label_errors": {"seeds": [0], "iterations": 2},
