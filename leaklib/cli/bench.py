@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _ints(text: str, option: str = "--iterations") -> list[int]:
+def int_list(text: str, option: str = "--iterations") -> list[int]:
+    """A comma-separated list of positive integers (an option's value), or one error naming ``option``."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = ensure_writable_dir(args.out)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    budgets = {c: _ints(args.iterations or DEFAULT_ITERATIONS.get(c, "500")) for c in cases}
+    budgets = {c: int_list(args.iterations or DEFAULT_ITERATIONS.get(c, "500")) for c in cases}
     record = run_benchmark(cases, budgets, repeats=args.repeats, every=args.every, seed=args.seed,
                            use_breaching=not args.no_breaching, threads=args.threads,
                            model_name=args.model, method=args.method, device=args.device)

@@ -35,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..gpu_check import gpu_check
-    from .bench import _ints
+    from .bench import int_list
 
-    cases = ({c: _ints(args.bench_iterations, "--bench-iterations") for c in BENCH_CASES} if args.bench_iterations else None)
+    cases = ({c: int_list(args.bench_iterations, "--bench-iterations") for c in BENCH_CASES} if args.bench_iterations else None)
     record = gpu_check(args.out, args.device, iterations=args.iterations, restarts=args.restarts, bench_cases=cases,
                        bench_model=args.bench_model, run_tests=not args.no_tests)
     return 0 if record["passed"] else 1
