@@ -67,11 +67,12 @@ def _w03(nb: str, c: dict[str, Any]) -> list[Workload]:
 
 
 def _w04(nb: str, c: dict[str, Any]) -> list[Workload]:
-    arms = dict.fromkeys([(f"resnet20-{w}", c["iterations"]) for w in c["widths"]]
-                         + [(f"resnet{d}-{c['depth_width']}", c["depth_iterations"]) for d in c["depths"]])
-    shape = {k: c[k] for k in ("dataset", "recipe", "restarts", "tv")}
-    return _ws(nb, [(f"{m}, {n} it", {"image": c["images"][0], "model": m, "iterations": n, **shape}, len(c["images"]))
-                    for m, n in arms])
+    arms = dict.fromkeys([(f"resnet20-{w}", c["iterations"], c["restarts"]) for w in c["widths"]]
+                         + [(f"resnet{d}-{c['depth_width']}", c["depth_iterations"], c["depth_restarts"])
+                            for d in c["depths"]])
+    shape = {k: c[k] for k in ("dataset", "recipe", "tv")}
+    return _ws(nb, [(f"{m}, {n} it x {r}", {"image": c["images"][0], "model": m, "iterations": n, "restarts": r,
+                                             **shape}, len(c["images"])) for m, n, r in arms])
 
 
 def _w05(nb: str, c: dict[str, Any]) -> list[Workload]:

@@ -68,12 +68,15 @@ def test_the_estimate_times_a_warm_up_of_each_kind_of_attack(bare_machine):
     from leaklib.workload import estimate, estimate_table, workloads
 
     cfg = paper_settings("04_width_depth", {"widths": [1, 2], "depths": [20], "depth_width": 1, "images": [0, 1, 2],
-                                            "iterations": 24_000, "depth_iterations": 24_000, "restarts": 1})
+                                            "iterations": 24_000, "depth_iterations": 24_000, "restarts": 1,
+                                            "depth_restarts": 1})
     kinds = workloads("04_width_depth", cfg)
-    assert [(w.what, w.count, w.iterations) for w in kinds] == [("resnet20-1, 24000 it", 3, 24_000),
-                                                                ("resnet20-2, 24000 it", 3, 24_000)]
+    assert [(w.what, w.count, w.iterations) for w in kinds] == [("resnet20-1, 24000 it x 1", 3, 24_000),
+                                                                ("resnet20-2, 24000 it x 1", 3, 24_000)]
     longer = workloads("04_width_depth", {**cfg, "depth_iterations": 30_000})  # resnet20-1 in both studies
     assert [(w.count, w.iterations) for w in longer] == [(3, 24_000), (3, 24_000), (3, 30_000)]
+    restarted = workloads("04_width_depth", {**cfg, "depth_restarts": 2})  # the depth study's own restarts
+    assert [(w.what, w.trial["restarts"]) for w in restarted][-1] == ("resnet20-1, 24000 it x 2", 2)
     found = estimate("04_width_depth", cfg, "cpu", warm_up=(1, 3), log=lambda _: None)
     assert all(e.seconds_per_iteration > 0 and e.peak_memory_gib is None for e in found)
     narrow, wide = found
