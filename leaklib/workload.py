@@ -67,14 +67,12 @@ def _w03(nb: str, c: dict[str, Any]) -> list[Workload]:
 
 
 def _w04(nb: str, c: dict[str, Any]) -> list[Workload]:
-    arms = dict.fromkeys([(f"resnet20-{w}", c["iterations"], c["restarts"], "step") for w in c["widths"]]
-                         + [(f"resnet{d}-{c['depth_width']}", c["depth_iterations"], c["depth_restarts"],
-                             c["depth_lr_schedule"]) for d in c["depths"]])
+    arms = dict.fromkeys([(f"resnet20-{w}", c["iterations"], c["restarts"]) for w in c["widths"]]
+                         + [(f"resnet{d}-{c['depth_width']}", c["depth_iterations"], c["depth_restarts"])
+                            for d in c["depths"]])
     shape = {k: c[k] for k in ("dataset", "recipe", "tv")}
-    return _ws(nb, [(f"{m}, {n} it x {r}" + (f", {lr} lr" if lr != "step" else ""),
-                     {"image": c["images"][0], "model": m, "iterations": n, "restarts": r,
-                      **({"lr_schedule": lr} if lr != "step" else {}), **shape}, len(c["images"]))
-                    for m, n, r, lr in arms])
+    return _ws(nb, [(f"{m}, {n} it x {r}", {"image": c["images"][0], "model": m, "iterations": n, "restarts": r,
+                                             **shape}, len(c["images"])) for m, n, r in arms])
 
 
 def _w05(nb: str, c: dict[str, Any]) -> list[Workload]:

@@ -69,7 +69,7 @@ def test_the_estimate_times_a_warm_up_of_each_kind_of_attack(bare_machine):
 
     cfg = paper_settings("04_width_depth", {"widths": [1, 2], "depths": [20], "depth_width": 1, "images": [0, 1, 2],
                                             "iterations": 24_000, "depth_iterations": 24_000, "restarts": 1,
-                                            "depth_restarts": 1, "depth_lr_schedule": "step"})
+                                            "depth_restarts": 1})
     kinds = workloads("04_width_depth", cfg)
     assert [(w.what, w.count, w.iterations) for w in kinds] == [("resnet20-1, 24000 it x 1", 3, 24_000),
                                                                 ("resnet20-2, 24000 it x 1", 3, 24_000)]
@@ -77,8 +77,6 @@ def test_the_estimate_times_a_warm_up_of_each_kind_of_attack(bare_machine):
     assert [(w.count, w.iterations) for w in longer] == [(3, 24_000), (3, 24_000), (3, 30_000)]
     restarted = workloads("04_width_depth", {**cfg, "depth_restarts": 2})  # the depth study's own restarts
     assert [(w.what, w.trial["restarts"]) for w in restarted][-1] == ("resnet20-1, 24000 it x 2", 2)
-    cosine = workloads("04_width_depth", {**cfg, "depth_lr_schedule": "cosine"})  # and its own lr schedule
-    assert [(w.what, w.trial.get("lr_schedule")) for w in cosine][-1] == ("resnet20-1, 24000 it x 1, cosine lr", "cosine")
     found = estimate("04_width_depth", cfg, "cpu", warm_up=(1, 3), log=lambda _: None)
     assert all(e.seconds_per_iteration > 0 and e.peak_memory_gib is None for e in found)
     narrow, wide = found
