@@ -18,11 +18,13 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import update_bn
 
 from leaklib.attack import AttackConfig, invert
+from leaklib.attack.objectives import flatten
 from leaklib.data import load_dataset
-from leaklib.experiments import Experiment, prepare, score
-from leaklib.fl import fedsgd_update
+from leaklib.experiments import Experiment, observe, prepare, score
+from leaklib.fl import parameter_gradient, split_state
 from leaklib.leakage import above_bar, leakage_scores
 from leaklib.models import build
 
@@ -34,21 +36,16 @@ public = train_split.normalization.normalize(train_split.uint8_stack(pick).float
 
 
 def calibrate(model: torch.nn.Module) -> torch.nn.Module:
-    """Running statistics re-estimated as the plain average over the public images (momentum None)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
+    """Running statistics re-estimated as the plain average over the public images (torch's ``update_bn``)."""
     with torch.no_grad():
-        for i in range(0, len(public), 128):
-            model(public[i:i + 128])
+        update_bn(public.split(128), model)
     return model.eval()
 
 
 def flat_gradient(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    loss = F.cross_entropy(model(x), y)
-    return torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(model.parameters()))])
+    """The client's FedSGD gradient dL/dw as one vector (the model's own batch-norm mode)."""
+    params, buffers = split_state(model)
+    return flatten(parameter_gradient(model, params, buffers, x, y), list(params))
 
 
 def state() -> None:
@@ -87,7 +84,7 @@ def attack(bn: str) -> None:
                 dataset, batch, model = prepare(exp, seed)
                 if bn == "calib":
                     model = calibrate(model)
-                observation = fedsgd_update(model, batch.images, batch.labels, bn=exp.client_bn)
+                observation = observe(exp, model, batch.images, batch.labels)
                 result = invert(model, observation, batch.labels, config, image_shape=dataset.image_shape,
                                 num_images=1, normalization=batch.normalization, device="cpu", seed=seed)
                 metrics, recon01 = score(result, batch)
